@@ -1,0 +1,284 @@
+/*
+Copyright 2026 The hama-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// RefreshRequestedAtAnnotation asks for one immediate run; every new value triggers exactly one run,
+// echoed afterwards in status.lastHandledRefreshAt (the Flux requestedAt pattern).
+const RefreshRequestedAtAnnotation = "analysis.hama-operator.io/refresh-requested-at"
+
+// Condition types, with kstatus semantics.
+const (
+	// ConditionReady is True when the last run refreshed every symbol.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while a run is in progress.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the schedule cannot make progress until its spec changes.
+	ConditionStalled = "Stalled"
+)
+
+// Exchange names a market data source.
+// +kubebuilder:validation:Enum=binance;binance-futures;simulated
+type Exchange string
+
+const (
+	// ExchangeBinance is Binance spot (GET /api/v3/klines).
+	ExchangeBinance Exchange = "binance"
+	// ExchangeBinanceFutures is Binance USDⓈ-M futures (GET /fapi/v1/klines).
+	ExchangeBinanceFutures Exchange = "binance-futures"
+	// ExchangeSimulated is a deterministic offline random walk, for demos and tests.
+	ExchangeSimulated Exchange = "simulated"
+)
+
+// Symbol is an exchange symbol such as BTCUSDT.
+// +kubebuilder:validation:MinLength=2
+// +kubebuilder:validation:MaxLength=30
+// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Z0-9]{2,30}$')",message="symbols must be 2 to 30 uppercase letters or digits, like BTCUSDT (lowercase is rejected, not converted)"
+type Symbol string
+
+// Timeframe is a Binance kline interval.
+// +kubebuilder:validation:Enum="1m";"3m";"5m";"15m";"30m";"1h";"2h";"4h";"6h";"8h";"12h";"1d";"3d";"1w";"1M"
+type Timeframe string
+
+// MovingAverage is the kind of moving average used for a HAMA candle component.
+// +kubebuilder:validation:Enum=EMA;SMA;WMA
+type MovingAverage string
+
+// SourceSpec says where candles come from.
+type SourceSpec struct {
+	// exchange is the market data source.
+	// +kubebuilder:default=binance
+	// +optional
+	Exchange Exchange `json:"exchange,omitempty"`
+
+	// baseURL overrides the exchange's REST endpoint (a mirror, a testnet, a local test server).
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="baseURL must be an absolute http or https URL, like https://api.binance.com"
+	// +optional
+	BaseURL string `json:"baseURL,omitempty"`
+}
+
+// HAMAParameters are the inputs of the "NSDT HAMA Candles with Bollinger Bands" script; the
+// defaults are the script's.
+type HAMAParameters struct {
+	// +kubebuilder:default=EMA
+	// +optional
+	OpenType MovingAverage `json:"openType,omitempty"`
+	// +kubebuilder:default=45
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=400
+	// +optional
+	OpenLength int32 `json:"openLength,omitempty"`
+	// +kubebuilder:default=EMA
+	// +optional
+	HighType MovingAverage `json:"highType,omitempty"`
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=400
+	// +optional
+	HighLength int32 `json:"highLength,omitempty"`
+	// +kubebuilder:default=EMA
+	// +optional
+	LowType MovingAverage `json:"lowType,omitempty"`
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=400
+	// +optional
+	LowLength int32 `json:"lowLength,omitempty"`
+	// +kubebuilder:default=WMA
+	// +optional
+	CloseType MovingAverage `json:"closeType,omitempty"`
+	// +kubebuilder:default=40
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=400
+	// +optional
+	CloseLength int32 `json:"closeLength,omitempty"`
+	// maLength is the length of the WMA line the HAMA close crosses.
+	// +kubebuilder:default=100
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=500
+	// +optional
+	MALength int32 `json:"maLength,omitempty"`
+	// bollingerLength is the SMA/stdev length of the Bollinger Bands.
+	// +kubebuilder:default=400
+	// +kubebuilder:validation:Minimum=2
+	// +kubebuilder:validation:Maximum=999
+	// +optional
+	BollingerLength int32 `json:"bollingerLength,omitempty"`
+	// bollingerMultiplier is the band width in standard deviations, as a decimal string.
+	// +kubebuilder:default="2.0"
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:Pattern=`^[0-9]+(\.[0-9]+)?$`
+	// +kubebuilder:validation:XValidation:rule="double(self) > 0.0 && double(self) <= 10.0",message="bollingerMultiplier must be greater than 0 and at most 10"
+	// +optional
+	BollingerMultiplier string `json:"bollingerMultiplier,omitempty"`
+}
+
+// AnalysisScheduleSpec is what a user asks for: which symbols to keep analysed, how often and how.
+// +kubebuilder:validation:XValidation:rule="!has(self.ttl) || duration(self.ttl) >= duration(self.interval)",message="ttl must be at least the interval, or cached results expire between two refreshes"
+// +kubebuilder:validation:XValidation:rule="!has(self.hama) || self.candles > self.hama.bollingerLength",message="candles must be greater than hama.bollingerLength, or the Bollinger Bands cannot be computed"
+type AnalysisScheduleSpec struct {
+	// symbols to analyse, uppercase as the exchange spells them.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=1000
+	// +listType=set
+	Symbols []Symbol `json:"symbols"`
+
+	// interval between two refreshes; at least 10s.
+	// +kubebuilder:default="5m"
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('10s')",message="interval must be at least 10s"
+	// +optional
+	Interval metav1.Duration `json:"interval,omitempty"`
+
+	// ttl of each cached result; at least the interval. Defaults to three intervals, so a result
+	// survives two failed refreshes before it expires.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +optional
+	TTL *metav1.Duration `json:"ttl,omitempty"`
+
+	// timeframes are the candle intervals to analyse each symbol on.
+	// +kubebuilder:default={"15m"}
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=5
+	// +listType=set
+	// +optional
+	Timeframes []Timeframe `json:"timeframes,omitempty"`
+
+	// candles fetched per symbol and timeframe; the Bollinger Bands need 400.
+	// +kubebuilder:default=500
+	// +kubebuilder:validation:Minimum=450
+	// +kubebuilder:validation:Maximum=1000
+	// +optional
+	Candles int32 `json:"candles,omitempty"`
+
+	// concurrency is how many symbols of this schedule are fetched at once.
+	// +kubebuilder:default=8
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=64
+	// +optional
+	Concurrency int32 `json:"concurrency,omitempty"`
+
+	// suspend stops refreshes; cached results are kept until their ttl.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// source of the candles.
+	// +kubebuilder:default={}
+	// +optional
+	Source SourceSpec `json:"source,omitempty"`
+
+	// hama holds the indicator's parameters.
+	// +kubebuilder:default={}
+	// +optional
+	HAMA HAMAParameters `json:"hama,omitempty"`
+}
+
+// SymbolCounts summarises the last run.
+type SymbolCounts struct {
+	// +optional
+	Total int32 `json:"total,omitempty"`
+	// +optional
+	Succeeded int32 `json:"succeeded,omitempty"`
+	// +optional
+	Failed int32 `json:"failed,omitempty"`
+}
+
+// SymbolFailure tells why one symbol failed in the last run.
+type SymbolFailure struct {
+	Symbol string `json:"symbol"`
+	// reason is a CamelCase cause, such as InvalidSymbol, RateLimited or InsufficientData.
+	Reason  string `json:"reason"`
+	Message string `json:"message,omitempty"`
+}
+
+// MaxFailedSymbols bounds status.failedSymbols so the object stays small.
+const MaxFailedSymbols = 20
+
+// AnalysisScheduleStatus is what the operator observed.
+type AnalysisScheduleStatus struct {
+	// observedGeneration is the generation the status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// +optional
+	LastRunTime *metav1.Time `json:"lastRunTime,omitempty"`
+	// +optional
+	LastSuccessfulRunTime *metav1.Time `json:"lastSuccessfulRunTime,omitempty"`
+	// nextRunTime is when the next refresh is planned; empty while suspended.
+	// +optional
+	NextRunTime *metav1.Time `json:"nextRunTime,omitempty"`
+	// +optional
+	LastRunDuration *metav1.Duration `json:"lastRunDuration,omitempty"`
+
+	// +optional
+	Symbols SymbolCounts `json:"symbols,omitempty"`
+
+	// failedSymbols lists up to 20 symbols that failed in the last run.
+	// +kubebuilder:validation:MaxItems=20
+	// +listType=atomic
+	// +optional
+	FailedSymbols []SymbolFailure `json:"failedSymbols,omitempty"`
+
+	// cacheBackend is the cache backend that took the last run's results: redis or memory.
+	// +optional
+	CacheBackend string `json:"cacheBackend,omitempty"`
+
+	// lastHandledRefreshAt is the last refresh-requested-at annotation value acted on.
+	// +optional
+	LastHandledRefreshAt string `json:"lastHandledRefreshAt,omitempty"`
+}
+
+// AnalysisSchedule keeps HAMA analyses of a list of symbols fresh in the cache.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=asched,categories=hama
+// +kubebuilder:printcolumn:name="Symbols",type=integer,JSONPath=`.status.symbols.total`
+// +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Last Run",type=date,JSONPath=`.status.lastRunTime`
+// +kubebuilder:printcolumn:name="Next Run",type=date,JSONPath=`.status.nextRunTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type AnalysisSchedule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   AnalysisScheduleSpec   `json:"spec"`
+	Status AnalysisScheduleStatus `json:"status,omitempty"`
+}
+
+// AnalysisScheduleList is a list of AnalysisSchedules.
+// +kubebuilder:object:root=true
+type AnalysisScheduleList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []AnalysisSchedule `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&AnalysisSchedule{}, &AnalysisScheduleList{})
+}

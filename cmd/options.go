@@ -1,0 +1,125 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/market"
+)
+
+// options are the operator's command-line settings.
+type options struct {
+	metricsAddr             string
+	secureMetrics           bool
+	metricsCertPath         string
+	metricsCertName         string
+	metricsCertKey          string
+	enableHTTP2             bool
+	probeAddr               string
+	leaderElect             bool
+	leaderElectionNamespace string
+
+	apiAddr      string
+	apiAuthReads bool
+	namespace    string
+
+	jitterPercentage  float64
+	maxConcurrentRuns int
+
+	defaultExchange   string
+	defaultTimeframes string
+	defaultCandles    int
+	defaultTTL        time.Duration
+
+	cache cache.Config
+}
+
+func bindFlags(fs *flag.FlagSet) *options {
+	o := &options{}
+	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443",
+		"The address the metrics endpoint binds to: :8443 for HTTPS, :8080 for HTTP, 0 to disable.")
+	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
+		"Serve metrics over HTTPS with Kubernetes authentication and authorization; false for plain HTTP.")
+	fs.StringVar(&o.metricsCertPath, "metrics-cert-path", "", "Directory holding the metrics server certificate.")
+	fs.StringVar(&o.metricsCertName, "metrics-cert-name", "tls.crt", "Metrics server certificate file name.")
+	fs.StringVar(&o.metricsCertKey, "metrics-cert-key", "tls.key", "Metrics server key file name.")
+	fs.BoolVar(&o.enableHTTP2, "enable-http2", false, "Enable HTTP/2 for the metrics server.")
+	fs.StringVar(&o.probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	fs.BoolVar(&o.leaderElect, "leader-elect", false,
+		"Enable leader election: only the leader refreshes schedules, every replica serves the REST API.")
+	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
+		"Namespace of the leader election lease (defaults to the pod's namespace).")
+
+	fs.StringVar(&o.apiAddr, "api-bind-address", ":8080", "The address the REST API binds to; 0 to disable.")
+	fs.BoolVar(&o.apiAuthReads, "api-auth-reads", false,
+		"Require a Kubernetes bearer token for read calls too (mutating calls always need one).")
+	fs.StringVar(&o.namespace, "namespace", "",
+		"Namespace for schedules created through the REST API (defaults to the pod's namespace, then default).")
+
+	fs.Float64Var(&o.jitterPercentage, "interval-jitter-percentage", 5,
+		"Spread each schedule's runs by up to this percentage of its interval.")
+	fs.IntVar(&o.maxConcurrentRuns, "max-concurrent-runs", 4, "How many schedules may refresh at the same time.")
+
+	fs.StringVar(&o.defaultExchange, "default-exchange", "binance",
+		"Exchange for on-demand analyses of symbols no schedule covers: binance, binance-futures or simulated.")
+	fs.StringVar(&o.defaultTimeframes, "default-timeframes", "15m", "Comma-separated timeframes for on-demand analyses.")
+	fs.IntVar(&o.defaultCandles, "default-candles", 500, "Candles fetched per timeframe for on-demand analyses.")
+
+	o.cache.BindFlags(fs)
+	return o
+}
+
+// complete fills what flags left to the environment and checks the result.
+func (o *options) complete(getenv func(string) string) error {
+	if err := cache.ApplyEnv(&o.cache, getenv); err != nil {
+		return err
+	}
+	if o.namespace == "" {
+		o.namespace = podNamespace()
+	}
+	switch o.defaultExchange {
+	case "binance", "binance-futures", "simulated":
+	default:
+		return fmt.Errorf("--default-exchange %q: want binance, binance-futures or simulated", o.defaultExchange)
+	}
+	for _, tf := range o.timeframes() {
+		if !market.ValidInterval(tf) {
+			return fmt.Errorf("--default-timeframes: %q is not a Binance interval (%s)", tf, strings.Join(market.Intervals, ", "))
+		}
+	}
+	if o.defaultCandles < 450 || o.defaultCandles > 1000 {
+		return fmt.Errorf("--default-candles %d: want 450..1000", o.defaultCandles)
+	}
+	if o.jitterPercentage < 0 || o.jitterPercentage > 50 {
+		return fmt.Errorf("--interval-jitter-percentage %v: want 0..50", o.jitterPercentage)
+	}
+	if o.maxConcurrentRuns < 1 {
+		return fmt.Errorf("--max-concurrent-runs %d: want at least 1", o.maxConcurrentRuns)
+	}
+	return nil
+}
+
+func (o *options) timeframes() []string {
+	var out []string
+	for _, tf := range strings.Split(o.defaultTimeframes, ",") {
+		if tf = strings.TrimSpace(tf); tf != "" {
+			out = append(out, tf)
+		}
+	}
+	return out
+}
+
+// podNamespace is the namespace the operator runs in, or "default" outside a cluster.
+func podNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return "default"
+}

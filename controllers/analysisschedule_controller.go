@@ -1,0 +1,203 @@
+/*
+Copyright 2026 The hama-operator Authors.
+
+Licensed under the Apache License, Version 2.0 (the "License");
+you may not use this file except in compliance with the License.
+You may obtain a copy of the License at
+
+    http://www.apache.org/licenses/LICENSE-2.0
+
+Unless required by applicable law or agreed to in writing, software
+distributed under the License is distributed on an "AS IS" BASIS,
+WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
+See the License for the specific language governing permissions and
+limitations under the License.
+*/
+
+// Package controllers holds the Kubernetes glue: it turns AnalysisSchedules into refresh runs and
+// the runs' outcomes into status, events and metrics.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/utils/clock"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+
+	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/refresh"
+)
+
+// Finalizer lets the operator remove a deleted schedule's cache entries before the object goes.
+const Finalizer = "analysis.hama-operator.io/cache-cleanup"
+
+// RunMetrics records refresh runs; the metrics package implements it.
+type RunMetrics interface {
+	// ObserveRun counts a run; result is "success", "partial" or "failure".
+	ObserveRun(namespace, name, result string, duration time.Duration)
+	SetLastSuccess(namespace, name string, at time.Time)
+	// Forget drops the series of a deleted schedule.
+	Forget(namespace, name string)
+}
+
+// AnalysisScheduleReconciler runs each AnalysisSchedule's refreshes on time.
+type AnalysisScheduleReconciler struct {
+	client.Client
+	Recorder  events.EventRecorder
+	Refresher refresh.Refresher
+	Metrics   RunMetrics
+	// Clock is replaceable in tests; nil means the real clock.
+	Clock clock.PassiveClock
+	// JitterPercentage spreads runs by up to this share of their interval.
+	JitterPercentage float64
+	// MaxConcurrentRuns caps how many schedules refresh at the same time.
+	MaxConcurrentRuns int
+
+	scheduler scheduler
+	seen      sync.Map // types.NamespacedName → struct{}: schedules this process has looked at
+}
+
+// +kubebuilder:rbac:groups=analysis.hama-operator.io,resources=analysisschedules,verbs=get;list;watch;create;update;patch;delete
+// +kubebuilder:rbac:groups=analysis.hama-operator.io,resources=analysisschedules/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=analysis.hama-operator.io,resources=analysisschedules/finalizers,verbs=update
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile handles deletion, the finalizer, suspension and then the run, in that order, and patches
+// the status once at the end.
+func (r *AnalysisScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := &analysisv1alpha1.AnalysisSchedule{}
+	if err := r.Get(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !obj.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, obj)
+	}
+	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
+		patch := client.MergeFrom(obj.DeepCopy())
+		controllerutil.AddFinalizer(obj, Finalizer)
+		if err := r.Patch(ctx, obj, patch); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+
+	_, seenBefore := r.seen.LoadOrStore(req.NamespacedName, struct{}{})
+	st := &statusPatcher{client: r.Client, base: obj.DeepCopy()}
+	result, err := r.reconcileSchedule(ctx, obj, !seenBefore, st)
+	return result, errors.Join(err, st.patch(ctx, obj))
+}
+
+func (r *AnalysisScheduleReconciler) reconcileSchedule(ctx context.Context, obj *analysisv1alpha1.AnalysisSchedule,
+	firstSight bool, st *statusPatcher) (ctrl.Result, error) {
+	if obj.Spec.Suspend {
+		obj.Status.ObservedGeneration = obj.Generation
+		obj.Status.NextRunTime = nil
+		markIdle(obj, ReasonSuspended, "schedule is suspended; cached results stay until their ttl")
+		return ctrl.Result{}, nil
+	}
+
+	job, err := jobFor(obj)
+	if err != nil {
+		r.stall(obj, err)
+		return ctrl.Result{}, nil
+	}
+	clearStalled(obj)
+
+	now := r.now()
+	p := r.scheduler.plan(planInputFor(obj, now, firstSight))
+	if !p.due {
+		obj.Status.NextRunTime = metaTime(p.at)
+		return ctrl.Result{RequeueAfter: p.at.Sub(now)}, nil
+	}
+	if err := r.run(ctx, obj, job, p.reason, st); err != nil {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: max(obj.Status.NextRunTime.Sub(r.now()), 0)}, nil
+}
+
+// stall marks a spec the analysis cannot use; nothing runs until the spec changes.
+func (r *AnalysisScheduleReconciler) stall(obj *analysisv1alpha1.AnalysisSchedule, err error) {
+	previous := readyCondition(obj)
+	obj.Status.ObservedGeneration = obj.Generation
+	obj.Status.NextRunTime = nil
+	markStalled(obj, err.Error())
+	markIdle(obj, ReasonInvalidSpec, "waiting for a spec change")
+	if previous == nil || previous.Message != err.Error() {
+		r.Recorder.Eventf(obj, nil, "Warning", ReasonInvalidSpec, "Refresh", "%s", err.Error())
+	}
+}
+
+func (r *AnalysisScheduleReconciler) now() time.Time {
+	if r.Clock == nil {
+		return time.Now()
+	}
+	return r.Clock.Now()
+}
+
+func planInputFor(obj *analysisv1alpha1.AnalysisSchedule, now time.Time, firstSight bool) planInput {
+	in := planInput{
+		now:                now,
+		interval:           obj.Spec.Interval.Duration,
+		generation:         obj.Generation,
+		observedGeneration: obj.Status.ObservedGeneration,
+		refreshRequest:     obj.Annotations[analysisv1alpha1.RefreshRequestedAtAnnotation],
+		lastHandledRefresh: obj.Status.LastHandledRefreshAt,
+		firstSight:         firstSight,
+	}
+	if t := obj.Status.LastRunTime; t != nil {
+		in.lastRun = &t.Time
+	}
+	if t := obj.Status.NextRunTime; t != nil {
+		in.nextRun = &t.Time
+	}
+	return in
+}
+
+// statusPatcher patches the status against the last version written, and only when it changed.
+type statusPatcher struct {
+	client client.Client
+	base   *analysisv1alpha1.AnalysisSchedule
+}
+
+func (p *statusPatcher) patch(ctx context.Context, obj *analysisv1alpha1.AnalysisSchedule) error {
+	if equality.Semantic.DeepEqual(p.base.Status, obj.Status) {
+		return nil
+	}
+	if err := p.client.Status().Patch(ctx, obj, client.MergeFrom(p.base)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	p.base = obj.DeepCopy()
+	return nil
+}
+
+// SetupWithManager registers the controller. Status-only updates (our own patches) do not trigger a
+// reconcile: runs are driven by RequeueAfter, spec changes, annotations and deletion.
+func (r *AnalysisScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	r.scheduler = newScheduler(r.JitterPercentage)
+	if r.MaxConcurrentRuns < 1 {
+		r.MaxConcurrentRuns = 1
+	}
+	deletionStarted := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
+		return !e.ObjectNew.GetDeletionTimestamp().IsZero()
+	}}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&analysisv1alpha1.AnalysisSchedule{}, builder.WithPredicates(predicate.Or(
+			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentRuns}).
+		Named("analysisschedule").
+		Complete(r)
+}
+
+// forget drops what this process remembers of a schedule.
+func (r *AnalysisScheduleReconciler) forget(key types.NamespacedName) { r.seen.Delete(key) }

@@ -1,0 +1,55 @@
+package controllers
+
+import (
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+)
+
+// Condition reasons.
+const (
+	ReasonSucceeded     = "Succeeded"
+	ReasonSymbolsFailed = "SymbolsFailed"
+	ReasonRefreshFailed = "RefreshFailed"
+	ReasonInvalidSpec   = "InvalidSpec"
+	ReasonProgressing   = "Progressing"
+	ReasonSuspended     = "Suspended"
+	ReasonIdle          = "Idle"
+)
+
+func setCondition(s *analysisv1alpha1.AnalysisSchedule, typ string, status metav1.ConditionStatus, reason, msg string) {
+	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+		Type:               typ,
+		Status:             status,
+		Reason:             reason,
+		Message:            msg,
+		ObservedGeneration: s.Generation,
+	})
+}
+
+func markReconciling(s *analysisv1alpha1.AnalysisSchedule, reason runReason) {
+	setCondition(s, analysisv1alpha1.ConditionReconciling, metav1.ConditionTrue, ReasonProgressing,
+		"refresh in progress ("+string(reason)+")")
+}
+
+func markIdle(s *analysisv1alpha1.AnalysisSchedule, reason, msg string) {
+	setCondition(s, analysisv1alpha1.ConditionReconciling, metav1.ConditionFalse, reason, msg)
+}
+
+func markStalled(s *analysisv1alpha1.AnalysisSchedule, msg string) {
+	setCondition(s, analysisv1alpha1.ConditionStalled, metav1.ConditionTrue, ReasonInvalidSpec, msg)
+	setCondition(s, analysisv1alpha1.ConditionReady, metav1.ConditionFalse, ReasonInvalidSpec, msg)
+}
+
+func clearStalled(s *analysisv1alpha1.AnalysisSchedule) {
+	meta.RemoveStatusCondition(&s.Status.Conditions, analysisv1alpha1.ConditionStalled)
+}
+
+func isReady(s *analysisv1alpha1.AnalysisSchedule) bool {
+	return meta.IsStatusConditionTrue(s.Status.Conditions, analysisv1alpha1.ConditionReady)
+}
+
+func readyCondition(s *analysisv1alpha1.AnalysisSchedule) *metav1.Condition {
+	return meta.FindStatusCondition(s.Status.Conditions, analysisv1alpha1.ConditionReady)
+}

@@ -1,0 +1,177 @@
+package controllers
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/refresh"
+)
+
+// recordingRefresher stands in for the analysis pipeline in controller tests: it records when each
+// schedule ran, can fail chosen symbols and report chosen signals, and checks that no schedule runs
+// twice at once.
+type recordingRefresher struct {
+	mu         sync.Mutex
+	runs       map[string][]time.Time
+	jobs       map[string]refresh.Job
+	inFlight   map[string]int
+	overlapped map[string]bool
+	failures   map[string]refresh.SymbolFailure
+	signals    map[string][]analysis.SignalChange
+	runErr     map[string]error
+	evicted    []string
+	delay      time.Duration
+}
+
+func newRecordingRefresher() *recordingRefresher {
+	return &recordingRefresher{
+		runs: map[string][]time.Time{}, jobs: map[string]refresh.Job{}, inFlight: map[string]int{},
+		overlapped: map[string]bool{}, failures: map[string]refresh.SymbolFailure{},
+		signals: map[string][]analysis.SignalChange{}, runErr: map[string]error{},
+	}
+}
+
+func (f *recordingRefresher) Refresh(ctx context.Context, job refresh.Job) (refresh.Report, error) {
+	f.mu.Lock()
+	f.runs[job.Schedule] = append(f.runs[job.Schedule], time.Now())
+	f.jobs[job.Schedule] = job
+	f.inFlight[job.Schedule]++
+	if f.inFlight[job.Schedule] > 1 {
+		f.overlapped[job.Schedule] = true
+	}
+	delay := f.delay
+	runErr := f.runErr[job.Schedule]
+	signals := f.signals[job.Schedule]
+	delete(f.signals, job.Schedule)
+	var report refresh.Report
+	for _, s := range job.Symbols {
+		if fail, ok := f.failures[s]; ok {
+			fail.Symbol = s
+			report.Failures = append(report.Failures, fail)
+		} else {
+			report.Succeeded++
+		}
+	}
+	f.mu.Unlock()
+
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
+
+	f.mu.Lock()
+	f.inFlight[job.Schedule]--
+	f.mu.Unlock()
+	if runErr != nil {
+		return refresh.Report{}, runErr
+	}
+	report.Signals = signals
+	report.CacheBackend = "memory"
+	return report, nil
+}
+
+func (f *recordingRefresher) Evict(_ context.Context, symbols []string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.evicted = append(f.evicted, symbols...)
+	return nil
+}
+
+func (f *recordingRefresher) runCount(schedule string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.runs[schedule])
+}
+
+func (f *recordingRefresher) runTimes(schedule string) []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.runs[schedule])
+}
+
+func (f *recordingRefresher) lastJob(schedule string) refresh.Job {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.jobs[schedule]
+}
+
+func (f *recordingRefresher) evictedSymbols() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.evicted)
+}
+
+func (f *recordingRefresher) everOverlapped(schedule string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.overlapped[schedule]
+}
+
+func (f *recordingRefresher) failSymbol(symbol, reason, msg string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.failures[symbol] = refresh.SymbolFailure{Reason: reason, Message: msg}
+}
+
+func (f *recordingRefresher) healSymbol(symbol string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.failures, symbol)
+}
+
+func (f *recordingRefresher) reportSignals(schedule string, s ...analysis.SignalChange) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.signals[schedule] = append(f.signals[schedule], s...)
+}
+
+// recordingMetrics counts what the reconciler reports.
+type recordingMetrics struct {
+	mu        sync.Mutex
+	runs      map[string]map[string]int
+	forgotten map[string]bool
+	success   map[string]time.Time
+}
+
+func newRecordingMetrics() *recordingMetrics {
+	return &recordingMetrics{runs: map[string]map[string]int{}, forgotten: map[string]bool{}, success: map[string]time.Time{}}
+}
+
+func (m *recordingMetrics) ObserveRun(ns, name, result string, _ time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	key := ns + "/" + name
+	if m.runs[key] == nil {
+		m.runs[key] = map[string]int{}
+	}
+	m.runs[key][result]++
+}
+
+func (m *recordingMetrics) SetLastSuccess(ns, name string, at time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.success[ns+"/"+name] = at
+}
+
+func (m *recordingMetrics) Forget(ns, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.forgotten[ns+"/"+name] = true
+}
+
+func (m *recordingMetrics) resultCount(key, result string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.runs[key][result]
+}
+
+func (m *recordingMetrics) wasForgotten(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.forgotten[key]
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Runs the whole system on this machine, no cluster needed:
+#   a local control plane (envtest etcd + kube-apiserver as real processes) with the CRDs,
+#   redis-server on a free port when it is installed (otherwise the operator's memory cache),
+#   the operator binary, and the samples from config/samples.
+# Ctrl-C stops everything it started.
+#
+# Market data: the samples use Binance when it answers, the simulated source otherwise.
+# Force one with HAMA_DEV_SOURCE=simulated|binance.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+DEV="$ROOT/bin/dev"
+mkdir -p "$DEV"
+KUBECONFIG_FILE="$DEV/kubeconfig"
+API_PORT=${HAMA_DEV_API_PORT:-8080}
+METRICS_PORT=${HAMA_DEV_METRICS_PORT:-8082}
+PROBE_PORT=${HAMA_DEV_PROBE_PORT:-8081}
+ASSETS=$(hack/setup-envtest.sh)
+KUBECTL="$ASSETS/kubectl --kubeconfig $KUBECONFIG_FILE"
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "dev: stopping"
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+echo "dev: starting the control plane"
+rm -f "$KUBECONFIG_FILE"
+go build -o "$DEV/devcluster" ./hack/devcluster
+"$DEV/devcluster" --kubeconfig "$KUBECONFIG_FILE" >"$DEV/devcluster.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 120); do [ -s "$KUBECONFIG_FILE" ] && break; sleep 0.5; done
+[ -s "$KUBECONFIG_FILE" ] || { echo "dev: control plane did not start, see $DEV/devcluster.log"; exit 1; }
+
+redis_args=(--redis-enabled=false)
+if command -v redis-server >/dev/null; then
+  REDIS_PORT=$(free_port)
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no >"$DEV/redis.log" 2>&1 &
+  pids+=($!)
+  redis_args=(--redis-enabled=true --redis-addrs "127.0.0.1:$REDIS_PORT")
+  echo "dev: redis-server on 127.0.0.1:$REDIS_PORT"
+else
+  echo "dev: redis-server is not installed (apt-get install -y redis-server); the operator uses its memory cache"
+fi
+
+source=${HAMA_DEV_SOURCE:-}
+if [ -z "$source" ]; then
+  if curl -fsS --max-time 3 https://api.binance.com/api/v3/ping >/dev/null 2>&1; then source=binance; else source=simulated; fi
+fi
+echo "dev: market data source: $source"
+
+echo "dev: starting the operator"
+"$ROOT/bin/manager" --kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
+  --metrics-bind-address "127.0.0.1:$METRICS_PORT" --metrics-secure=false \
+  --health-probe-bind-address "127.0.0.1:$PROBE_PORT" --api-bind-address "127.0.0.1:$API_PORT" \
+  --default-exchange "$source" "${redis_args[@]}" >"$DEV/operator.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$PROBE_PORT/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+
+for f in config/samples/analysis_*.yaml; do
+  if [ "$source" = simulated ]; then
+    sed 's/exchange: binance$/exchange: simulated/' "$f" | $KUBECTL apply -f - >/dev/null
+  else
+    $KUBECTL apply -f "$f" >/dev/null
+  fi
+done
+
+cat <<MSG
+
+hama-operator is running (logs in $DEV/).
+  REST API:  http://127.0.0.1:$API_PORT/api/gainer-analysis/cache-stats
+             curl -s -XPOST http://127.0.0.1:$API_PORT/api/gainer-analysis/analyze-symbol -d '{"symbol":"BTCUSDT"}'
+  Metrics:   http://127.0.0.1:$METRICS_PORT/metrics
+  kubectl:   $KUBECTL get analysisschedules
+Press Ctrl-C to stop everything.
+MSG
+wait -n "${pids[@]}" || true
+echo "dev: a component exited; see the logs in $DEV/"

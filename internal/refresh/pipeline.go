@@ -1,0 +1,184 @@
+package refresh
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/market"
+)
+
+// Store is the part of the cache a refresh writes to.
+type Store interface {
+	Update(ctx context.Context, key string, fn func(current []byte) ([]byte, time.Duration, error)) error
+	Delete(ctx context.Context, keys ...string) error
+}
+
+// SourceProvider hands out the market data source for an exchange and optional base URL.
+type SourceProvider interface {
+	Source(exchange, baseURL string) (market.Source, error)
+}
+
+// AnalysisObserver counts per-symbol analyses ("success" or "failure").
+type AnalysisObserver interface {
+	ObserveSymbolAnalysis(result string)
+}
+
+// Pipeline is the real Refresher: candles from the exchange, HAMA, merged into the cache.
+type Pipeline struct {
+	Sources SourceProvider
+	Store   Store
+	// Key maps a symbol to its cache key.
+	Key func(symbol string) string
+	// Backend names the cache backend currently taking writes ("redis" or "memory").
+	Backend  func() string
+	Observer AnalysisObserver
+	Log      logr.Logger
+	// Now is replaceable in tests; nil means time.Now.
+	Now func() time.Time
+	// Defaults are the settings of on-demand analyses (AnalyzeNow) of symbols no schedule covers.
+	Defaults Job
+}
+
+var _ Refresher = (*Pipeline)(nil)
+
+// Refresh analyses every symbol of the job, job.Concurrency at a time. A failing symbol keeps its
+// cached value; the others go on.
+func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
+	src, err := p.Sources.Source(job.Exchange, job.BaseURL)
+	if err != nil {
+		return Report{}, err
+	}
+	var (
+		mu     sync.Mutex
+		report Report
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(job.Concurrency, 1))
+	for _, symbol := range job.Symbols {
+		g.Go(func() error {
+			signals, err := p.refreshSymbol(gctx, src, job, symbol)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				report.Failures = append(report.Failures, SymbolFailure{Symbol: symbol, Reason: Reason(err), Message: err.Error()})
+				return nil
+			}
+			report.Succeeded++
+			report.Signals = append(report.Signals, signals...)
+			return nil
+		})
+	}
+	_ = g.Wait() // symbol errors are collected in the report, never returned
+	slices.SortFunc(report.Failures, func(a, b SymbolFailure) int { return cmp.Compare(a.Symbol, b.Symbol) })
+	slices.SortFunc(report.Signals, func(a, b analysis.SignalChange) int {
+		return cmp.Or(cmp.Compare(a.Symbol, b.Symbol), cmp.Compare(a.Timeframe, b.Timeframe))
+	})
+	if p.Backend != nil {
+		report.CacheBackend = p.Backend()
+	}
+	return report, nil
+}
+
+// AnalyzeNow analyses one symbol with the default settings and stores it, for a REST call that
+// missed the cache.
+func (p *Pipeline) AnalyzeNow(ctx context.Context, symbol string) (analysis.Document, error) {
+	src, err := p.Sources.Source(p.Defaults.Exchange, p.Defaults.BaseURL)
+	if err != nil {
+		return analysis.Document{}, err
+	}
+	doc, _, err := p.analyzeAndStore(ctx, src, p.Defaults, symbol)
+	return doc, err
+}
+
+func (p *Pipeline) refreshSymbol(ctx context.Context, src market.Source, job Job, symbol string) ([]analysis.SignalChange, error) {
+	_, signals, err := p.analyzeAndStore(ctx, src, job, symbol)
+	return signals, err
+}
+
+// analyzeAndStore computes a symbol's document and merges it into the cached one. Timeframes that
+// succeeded are stored even when others failed; the error then names the failed ones.
+func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job Job, symbol string) (analysis.Document, []analysis.SignalChange, error) {
+	now := p.now()
+	fresh, analyzeErr := analysis.Analyze(ctx, src, analysis.Request{
+		Symbol: symbol, Timeframes: job.Timeframes, Candles: job.Candles, Params: job.Params, TTL: job.TTL,
+	}, now)
+	p.observe(analyzeErr)
+	if len(fresh.Timeframes) == 0 {
+		if analyzeErr == nil {
+			analyzeErr = fmt.Errorf("%s: no timeframe was analysed", symbol)
+		}
+		return analysis.Document{}, nil, analyzeErr
+	}
+
+	var (
+		merged  analysis.Document
+		signals []analysis.SignalChange
+	)
+	err := p.Store.Update(ctx, p.Key(symbol), func(current []byte) ([]byte, time.Duration, error) {
+		var cached analysis.Document
+		if current != nil {
+			if doc, err := analysis.Decode(current); err == nil {
+				cached = doc
+			} else {
+				p.Log.Info("replacing an unreadable cached document", "symbol", symbol, "error", err.Error())
+			}
+		}
+		merged = analysis.Merge(cached, fresh, now)
+		signals = analysis.NewSignals(cached, fresh)
+		value, err := analysis.Encode(merged)
+		return value, merged.ExpiresAt().Sub(now), err
+	})
+	if err != nil {
+		return analysis.Document{}, nil, fmt.Errorf("storing %s: %w", symbol, err)
+	}
+	return merged, signals, analyzeErr
+}
+
+// Evict removes the cached documents of symbols.
+func (p *Pipeline) Evict(ctx context.Context, symbols []string) error {
+	if len(symbols) == 0 {
+		return nil
+	}
+	keys := make([]string, len(symbols))
+	for i, s := range symbols {
+		keys[i] = p.Key(s)
+	}
+	return p.Store.Delete(ctx, keys...)
+}
+
+func (p *Pipeline) observe(err error) {
+	if p.Observer == nil {
+		return
+	}
+	if err != nil {
+		p.Observer.ObserveSymbolAnalysis("failure")
+		return
+	}
+	p.Observer.ObserveSymbolAnalysis("success")
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now == nil {
+		return time.Now()
+	}
+	return p.Now()
+}
+
+// Reason is a short CamelCase cause for status and API errors.
+func Reason(err error) string {
+	var insufficient *hama.InsufficientDataError
+	if errors.As(err, &insufficient) {
+		return "InsufficientData"
+	}
+	return market.Reason(err)
+}

@@ -1,0 +1,54 @@
+// Package refresh runs one refresh of a schedule: fetch candles, compute HAMA, merge into the cache.
+// It knows nothing of Kubernetes: the controller turns an AnalysisSchedule into a Job and a Report
+// back into status, events and metrics.
+package refresh
+
+import (
+	"context"
+	"time"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/hama"
+)
+
+// Job is everything one run needs.
+type Job struct {
+	// Schedule names the owner ("namespace/name") for logs.
+	Schedule    string
+	Symbols     []string
+	Timeframes  []string
+	Candles     int
+	Concurrency int
+	// TTL of the cached results written by this run.
+	TTL time.Duration
+	// Exchange is "binance", "binance-futures" or "simulated"; BaseURL optionally overrides its endpoint.
+	Exchange string
+	BaseURL  string
+	Params   hama.Params
+}
+
+// SymbolFailure says why one symbol was not refreshed; its cached value, if any, is left as it was.
+type SymbolFailure struct {
+	Symbol  string
+	Reason  string
+	Message string
+}
+
+// Report is the outcome of one run.
+type Report struct {
+	Succeeded int
+	Failures  []SymbolFailure
+	// Signals are HAMA crosses that are new since the previously cached result.
+	Signals []analysis.SignalChange
+	// CacheBackend is the backend that took the writes: "redis" or "memory".
+	CacheBackend string
+}
+
+// Refresher is the work behind a schedule.
+type Refresher interface {
+	// Refresh runs the job once. Per-symbol failures are in the report; an error means the run as a
+	// whole could not take place (for example an unusable source configuration).
+	Refresh(ctx context.Context, job Job) (Report, error)
+	// Evict removes the cached results of symbols that no schedule covers any more.
+	Evict(ctx context.Context, symbols []string) error
+}
