@@ -1,0 +1,138 @@
+// Package analysis turns candles into the per-symbol document the cache holds: one JSON document per
+// symbol with every analysed timeframe, and the rule that merges documents written by different
+// schedules. It imports nothing from Kubernetes.
+package analysis
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/market"
+)
+
+// Document is the cached value of hama:analysis:<SYMBOL>.
+type Document struct {
+	Symbol string `json:"symbol"`
+	// Timeframes maps a kline interval ("15m") to its analysis.
+	Timeframes map[string]hama.Result `json:"timeframes"`
+	UpdatedAt  time.Time              `json:"updated_at"`
+}
+
+// Request is one symbol to analyse.
+type Request struct {
+	Symbol     string
+	Timeframes []string
+	Candles    int
+	Params     hama.Params
+	// TTL sets each result's expires_at.
+	TTL time.Duration
+}
+
+// Analyze fetches candles for each timeframe and computes HAMA on them. The document holds every
+// timeframe that succeeded; the error, if any, names the timeframes that failed.
+func Analyze(ctx context.Context, src market.Source, req Request, now time.Time) (Document, error) {
+	doc := Document{Symbol: req.Symbol, Timeframes: make(map[string]hama.Result, len(req.Timeframes)), UpdatedAt: now.UTC()}
+	var errs []error
+	for _, tf := range req.Timeframes {
+		candles, err := src.Klines(ctx, req.Symbol, tf, req.Candles)
+		if err == nil {
+			var r hama.Result
+			if r, err = hama.Analyze(candles, req.Params); err == nil {
+				r.Symbol, r.Timeframe, r.Source = req.Symbol, tf, src.Name()
+				r.ComputedAt = now.UTC()
+				r.ExpiresAt = now.UTC().Add(req.TTL)
+				doc.Timeframes[tf] = r
+				continue
+			}
+		}
+		errs = append(errs, fmt.Errorf("%s %s: %w", req.Symbol, tf, err))
+	}
+	return doc, errors.Join(errs...)
+}
+
+// Merge combines the cached document with a fresh one for the same symbol. Two schedules may cover
+// one symbol with different timeframes or settings: every timeframe of either survives; for the same
+// timeframe the result of the newer candle wins, then the newer computation; expired results go.
+func Merge(cached, fresh Document, now time.Time) Document {
+	out := Document{Symbol: fresh.Symbol, Timeframes: make(map[string]hama.Result, len(cached.Timeframes)+len(fresh.Timeframes))}
+	if out.Symbol == "" {
+		out.Symbol = cached.Symbol
+	}
+	for tf, r := range cached.Timeframes {
+		if r.ExpiresAt.After(now) {
+			out.Timeframes[tf] = r
+		}
+	}
+	for tf, r := range fresh.Timeframes {
+		if old, ok := out.Timeframes[tf]; ok && newer(old, r) {
+			continue
+		}
+		out.Timeframes[tf] = r
+	}
+	out.UpdatedAt = fresh.UpdatedAt
+	if cached.UpdatedAt.After(out.UpdatedAt) {
+		out.UpdatedAt = cached.UpdatedAt
+	}
+	return out
+}
+
+// newer reports whether a is strictly newer than b.
+func newer(a, b hama.Result) bool {
+	if !a.CandleCloseTime.Equal(b.CandleCloseTime) {
+		return a.CandleCloseTime.After(b.CandleCloseTime)
+	}
+	return a.ComputedAt.After(b.ComputedAt)
+}
+
+// ExpiresAt is the latest expiry of the document's results: the key's TTL ends there.
+func (d Document) ExpiresAt() time.Time {
+	var latest time.Time
+	for _, r := range d.Timeframes {
+		if r.ExpiresAt.After(latest) {
+			latest = r.ExpiresAt
+		}
+	}
+	return latest
+}
+
+// Encode is the cached form.
+func Encode(d Document) ([]byte, error) { return json.Marshal(d) }
+
+// Decode reads a cached document.
+func Decode(b []byte) (Document, error) {
+	var d Document
+	if err := json.Unmarshal(b, &d); err != nil {
+		return Document{}, fmt.Errorf("decoding cached analysis: %w", err)
+	}
+	return d, nil
+}
+
+// SignalChange is a HAMA cross that the cached document did not know yet.
+type SignalChange struct {
+	Symbol    string
+	Timeframe string
+	// Direction is "up" or "down".
+	Direction string
+	Time      time.Time
+}
+
+// NewSignals lists the crosses in fresh that are new compared with cached, timeframe by timeframe.
+// A timeframe seen for the first time announces nothing: its last cross is history, not news.
+func NewSignals(cached, fresh Document) []SignalChange {
+	var out []SignalChange
+	for tf, r := range fresh.Timeframes {
+		old, known := cached.Timeframes[tf]
+		if !known || r.Cross.LastTime == nil {
+			continue
+		}
+		if old.Cross.LastTime != nil && old.Cross.LastTime.Equal(*r.Cross.LastTime) && old.Cross.Last == r.Cross.Last {
+			continue
+		}
+		out = append(out, SignalChange{Symbol: fresh.Symbol, Timeframe: tf, Direction: r.Cross.Last, Time: *r.Cross.LastTime})
+	}
+	return out
+}

@@ -1,0 +1,318 @@
+// Package binance fetches candles from Binance's klines REST API (spot and USDⓈ-M futures) without
+// getting the caller's IP banned: a client-side request-weight limiter, server weight headers,
+// Retry-After on 429/418 and jittered retries on 5xx and timeouts.
+package binance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/hama-operator/hama-operator/internal/market"
+)
+
+// Default endpoints.
+const (
+	DefaultSpotURL    = "https://api.binance.com"
+	DefaultFuturesURL = "https://fapi.binance.com"
+	spotPath          = "/api/v3/klines"
+	futuresPath       = "/fapi/v1/klines"
+	maxLimit          = 1000
+	maxBodyBytes      = 8 << 20
+)
+
+// Observer is told about every HTTP attempt; code is the status, or "error" without a response.
+type Observer interface {
+	ObserveUpstream(exchange string, code string, d time.Duration)
+}
+
+// Config configures a Client; zero fields take the defaults noted.
+type Config struct {
+	// BaseURL of the exchange; DefaultSpotURL or DefaultFuturesURL.
+	BaseURL string
+	// Futures selects /fapi/v1/klines.
+	Futures bool
+	// HTTPClient is shared by all requests; a tuned keep-alive client by default.
+	HTTPClient *http.Client
+	// RequestTimeout bounds one attempt (10s).
+	RequestTimeout time.Duration
+	// MaxRetries after the first attempt, for 5xx, 429, timeouts and transport errors (3).
+	MaxRetries int
+	// BackoffBase and BackoffMax shape the jittered exponential backoff (250ms, 5s).
+	BackoffBase, BackoffMax time.Duration
+	// WeightPerMinute is the client's own budget: spot allows 6000 per IP and minute, futures 2400;
+	// the defaults (4800, 1800) leave room for other clients on the same IP.
+	WeightPerMinute int
+	// IncludeOpenCandle keeps the still-open last candle; by default only closed candles are returned.
+	IncludeOpenCandle bool
+	// Observer, Now and Sleep are hooks for metrics and tests.
+	Observer Observer
+	Now      func() time.Time
+	Sleep    func(ctx context.Context, d time.Duration) error
+}
+
+// Client is a market.Source for Binance. It is safe for concurrent use.
+type Client struct {
+	cfg     Config
+	name    string
+	path    string
+	limiter *rate.Limiter
+
+	mu           sync.Mutex
+	blockedUntil time.Time // set by 429/418 Retry-After and by a server weight near its limit
+}
+
+var _ market.Source = (*Client)(nil)
+
+// New returns a client with cfg's gaps filled by the defaults.
+func New(cfg Config) *Client {
+	c := &Client{cfg: cfg, name: "binance", path: spotPath}
+	if cfg.Futures {
+		c.name, c.path = "binance-futures", futuresPath
+	}
+	if c.cfg.BaseURL == "" {
+		c.cfg.BaseURL = DefaultSpotURL
+		if cfg.Futures {
+			c.cfg.BaseURL = DefaultFuturesURL
+		}
+	}
+	if c.cfg.HTTPClient == nil {
+		c.cfg.HTTPClient = NewHTTPClient()
+	}
+	if c.cfg.RequestTimeout <= 0 {
+		c.cfg.RequestTimeout = 10 * time.Second
+	}
+	if c.cfg.MaxRetries == 0 {
+		c.cfg.MaxRetries = 3
+	}
+	if c.cfg.BackoffBase <= 0 {
+		c.cfg.BackoffBase = 250 * time.Millisecond
+	}
+	if c.cfg.BackoffMax <= 0 {
+		c.cfg.BackoffMax = 5 * time.Second
+	}
+	if c.cfg.WeightPerMinute <= 0 {
+		c.cfg.WeightPerMinute = 4800
+		if cfg.Futures {
+			c.cfg.WeightPerMinute = 1800
+		}
+	}
+	if c.cfg.Now == nil {
+		c.cfg.Now = time.Now
+	}
+	if c.cfg.Sleep == nil {
+		c.cfg.Sleep = sleep
+	}
+	// Refill evenly over the minute; the burst lets a fresh client start a fan-out at once.
+	perSecond := float64(c.cfg.WeightPerMinute) / 60
+	c.limiter = rate.NewLimiter(rate.Limit(perSecond), max(c.cfg.WeightPerMinute/10, weight(maxLimit)))
+	return c
+}
+
+// NewHTTPClient is a keep-alive client sized for many concurrent requests to one host.
+func NewHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 128
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	return &http.Client{Transport: t}
+}
+
+// Name is "binance" or "binance-futures".
+func (c *Client) Name() string { return c.name }
+
+// weight is the request weight Binance charges for a klines call with this limit.
+func weight(limit int) int {
+	switch {
+	case limit < 100:
+		return 1
+	case limit < 500:
+		return 2
+	case limit <= 1000:
+		return 5
+	default:
+		return 10
+	}
+}
+
+// Klines returns up to limit closed candles, oldest first.
+func (c *Client) Klines(ctx context.Context, symbol, interval string, limit int) ([]market.Candle, error) {
+	if !market.ValidInterval(interval) {
+		return nil, &market.APIError{Status: 400, Code: -1120, Msg: "Invalid interval " + interval}
+	}
+	ask := limit
+	if !c.cfg.IncludeOpenCandle {
+		ask = min(limit+1, maxLimit) // one more, as the newest is usually still open
+	}
+	q := url.Values{"symbol": {symbol}, "interval": {interval}, "limit": {strconv.Itoa(ask)}}
+	endpoint := c.cfg.BaseURL + c.path + "?" + q.Encode()
+
+	var lastErr error
+	for attempt := 0; attempt <= c.cfg.MaxRetries; attempt++ {
+		if attempt > 0 {
+			if err := c.cfg.Sleep(ctx, c.backoff(attempt, lastErr)); err != nil {
+				return nil, errors.Join(lastErr, err)
+			}
+		}
+		candles, err := c.attempt(ctx, endpoint, ask)
+		if err == nil {
+			return c.closed(candles, limit), nil
+		}
+		lastErr = err
+		var rl *market.RateLimitError
+		if errors.As(err, &rl) && rl.Status == http.StatusTeapot {
+			return nil, err // banned: retrying would only extend the ban
+		}
+		if !market.Retryable(err) || ctx.Err() != nil {
+			return nil, err
+		}
+	}
+	return nil, lastErr
+}
+
+// closed drops the still-open newest candle and keeps the newest limit.
+func (c *Client) closed(candles []market.Candle, limit int) []market.Candle {
+	if !c.cfg.IncludeOpenCandle && len(candles) > 0 && !candles[len(candles)-1].CloseTime.Before(c.cfg.Now()) {
+		candles = candles[:len(candles)-1]
+	}
+	if len(candles) > limit {
+		candles = candles[len(candles)-limit:]
+	}
+	return candles
+}
+
+func (c *Client) attempt(ctx context.Context, endpoint string, ask int) ([]market.Candle, error) {
+	if err := c.waitUnblocked(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.limiter.WaitN(ctx, weight(ask)); err != nil {
+		return nil, err
+	}
+	reqCtx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		c.observe("error", start)
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
+	c.observe(strconv.Itoa(resp.StatusCode), start)
+	if err != nil {
+		return nil, err
+	}
+	c.noteServerWeight(resp.Header)
+
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return DecodeKlines(body)
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusTeapot:
+		wait := retryAfter(resp.Header)
+		c.blockFor(wait)
+		return nil, &market.RateLimitError{Status: resp.StatusCode, RetryAfter: wait}
+	case resp.StatusCode >= 500:
+		return nil, &market.UpstreamError{Status: resp.StatusCode}
+	default:
+		return nil, apiError(resp.StatusCode, body)
+	}
+}
+
+func (c *Client) observe(code string, start time.Time) {
+	if c.cfg.Observer != nil {
+		c.cfg.Observer.ObserveUpstream(c.name, code, time.Since(start))
+	}
+}
+
+func apiError(status int, body []byte) error {
+	var e struct {
+		Code int    `json:"code"`
+		Msg  string `json:"msg"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil || e.Msg == "" {
+		return &market.APIError{Status: status, Msg: fmt.Sprintf("unexpected answer: %.200q", body)}
+	}
+	return &market.APIError{Status: status, Code: e.Code, Msg: e.Msg}
+}
+
+// retryAfter reads Retry-After in seconds; Binance always sends it with 429 and 418.
+func retryAfter(h http.Header) time.Duration {
+	if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	return time.Minute
+}
+
+// noteServerWeight slows the client down when the server counts more weight for this IP than the
+// client's own budget allows (other clients share the IP): it waits for the minute to roll over.
+func (c *Client) noteServerWeight(h http.Header) {
+	used, err := strconv.Atoi(h.Get("X-MBX-USED-WEIGHT-1M"))
+	if err != nil || used < c.cfg.WeightPerMinute {
+		return
+	}
+	now := c.cfg.Now()
+	c.blockFor(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
+}
+
+func (c *Client) blockFor(d time.Duration) {
+	until := c.cfg.Now().Add(d)
+	c.mu.Lock()
+	if until.After(c.blockedUntil) {
+		c.blockedUntil = until
+	}
+	c.mu.Unlock()
+}
+
+// BlockedUntil is when the client sends requests again after a 429, 418 or a full server budget.
+func (c *Client) BlockedUntil() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.blockedUntil
+}
+
+func (c *Client) waitUnblocked(ctx context.Context) error {
+	if wait := c.BlockedUntil().Sub(c.cfg.Now()); wait > 0 {
+		return c.cfg.Sleep(ctx, wait)
+	}
+	return nil
+}
+
+// backoff is a full-jitter exponential delay; a rate limit waits in waitUnblocked instead.
+func (c *Client) backoff(attempt int, lastErr error) time.Duration {
+	var rl *market.RateLimitError
+	if errors.As(lastErr, &rl) {
+		return 0
+	}
+	ceiling := min(c.cfg.BackoffMax, c.cfg.BackoffBase<<(attempt-1))
+	return time.Duration(rand.Int64N(int64(ceiling)) + 1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

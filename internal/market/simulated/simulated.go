@@ -1,0 +1,132 @@
+// Package simulated is a deterministic, offline market: candles for any symbol and interval,
+// computed from the symbol's name and the candle's place on the time grid. Demos, local runs and
+// load tests use it; every result it feeds says source "simulated".
+package simulated
+
+import (
+	"context"
+	"fmt"
+	"hash/fnv"
+	"math"
+	"time"
+
+	"github.com/hama-operator/hama-operator/internal/market"
+)
+
+// Source is a simulated exchange.
+type Source struct {
+	now func() time.Time
+}
+
+var _ market.Source = (*Source)(nil)
+
+// Option configures a Source.
+type Option func(*Source)
+
+// WithClock replaces the wall clock, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Source) { s.now = now } }
+
+// New returns a simulated exchange.
+func New(opts ...Option) *Source {
+	s := &Source{now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Name is "simulated".
+func (s *Source) Name() string { return "simulated" }
+
+// intervalLength is the grid step; a month is taken as 30 days.
+func intervalLength(interval string) (time.Duration, error) {
+	if !market.ValidInterval(interval) {
+		return 0, &market.APIError{Status: 400, Code: -1120, Msg: "Invalid interval " + interval}
+	}
+	if interval == "1M" {
+		return 30 * 24 * time.Hour, nil
+	}
+	unit := map[byte]time.Duration{'m': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour, 'w': 7 * 24 * time.Hour}
+	var n int
+	_, _ = fmt.Sscanf(interval[:len(interval)-1], "%d", &n)
+	return time.Duration(n) * unit[interval[len(interval)-1]], nil
+}
+
+// Klines returns the limit candles that closed last before now, oldest first. A candle depends only
+// on (symbol, interval, its open time), so overlapping windows agree and repeated calls are equal.
+func (s *Source) Klines(ctx context.Context, symbol, interval string, limit int) ([]market.Candle, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	step, err := intervalLength(interval)
+	if err != nil {
+		return nil, err
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	w := newWalk(symbol)
+	lastOpen := s.now().UTC().Truncate(step).Add(-step) // the newest fully closed candle
+	candles := make([]market.Candle, limit)
+	for i := range candles {
+		openTime := lastOpen.Add(-time.Duration(limit-1-i) * step)
+		k := floorDiv(openTime.UnixMilli(), step.Milliseconds()) // monthly grids reach before 1970
+		open, close := w.price(k), w.price(k+1)
+		high := math.Max(open, close) * (1 + 0.004*w.noise(k, 1))
+		low := math.Min(open, close) * (1 - 0.004*w.noise(k, 2))
+		candles[i] = market.Candle{
+			OpenTime: openTime, CloseTime: openTime.Add(step - time.Millisecond),
+			Open: round8(open), High: round8(high), Low: round8(low), Close: round8(close),
+			Volume: round8(100 + 900*w.noise(k, 3)),
+		}
+	}
+	return candles, nil
+}
+
+// walk is a symbol's price path: a base level, two slow cycles (so crosses and trends happen) and
+// hashed noise, all functions of the candle index so any window costs O(limit).
+type walk struct {
+	seed   uint64
+	base   float64
+	phase1 float64
+	phase2 float64
+	period float64
+}
+
+func newWalk(symbol string) walk {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(symbol))
+	seed := h.Sum64()
+	return walk{
+		seed:   seed,
+		base:   math.Pow(10, float64(seed%700)/100-2), // 0.01 … 1e5, like real markets
+		phase1: float64(seed>>8%628) / 100,
+		phase2: float64(seed>>20%628) / 100,
+		period: 60 + float64(seed>>32%120),
+	}
+}
+
+func (w walk) price(k int64) float64 {
+	x := float64(k)
+	swing := 0.06*math.Sin(x/w.period+w.phase1) + 0.02*math.Sin(x/(w.period/4.7)+w.phase2)
+	return w.base * math.Exp(swing+0.004*(w.noise(k, 0)-0.5))
+}
+
+// noise is a uniform number in [0,1) from the candle index and a stream number (splitmix64).
+func (w walk) noise(k int64, stream uint64) float64 {
+	z := w.seed ^ uint64(k)*0x9E3779B97F4A7C15 ^ stream*0xBF58476D1CE4E5B9
+	z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+	z = (z ^ z>>27) * 0x94D049BB133111EB
+	z ^= z >> 31
+	return float64(z>>11) / (1 << 53)
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+func round8(v float64) float64 { return math.Round(v*1e8) / 1e8 }

@@ -1,0 +1,77 @@
+package simulated
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hama-operator/hama-operator/internal/market"
+)
+
+var clock = time.Date(2026, 11, 22, 12, 7, 30, 0, time.UTC)
+
+func klines(t *testing.T, s *Source, symbol, interval string, limit int) []market.Candle {
+	t.Helper()
+	c, err := s.Klines(context.Background(), symbol, interval, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestDeterministicAndOverlappingWindowsAgree(t *testing.T) {
+	s := New(WithClock(func() time.Time { return clock }))
+	a := klines(t, s, "BTCUSDT", "5m", 500)
+	b := klines(t, s, "BTCUSDT", "5m", 500)
+	for i := range a {
+		if a[i] != b[i] {
+			t.Fatalf("candle %d differs between two identical calls", i)
+		}
+	}
+	later := New(WithClock(func() time.Time { return clock.Add(10 * time.Minute) }))
+	c := klines(t, later, "BTCUSDT", "5m", 500)
+	if c[497] != a[499] { // two candles later, the same open time holds the same candle
+		t.Fatalf("the same candle differs across windows: %+v vs %+v", c[497], a[499])
+	}
+}
+
+func TestCandlesAreConsistentOnTheGrid(t *testing.T) {
+	s := New(WithClock(func() time.Time { return clock }))
+	for _, symbol := range []string{"BTCUSDT", "ETHBTC", "XLMBTC", "DOGEUSDT", "A1"} {
+		for _, interval := range market.Intervals {
+			candles := klines(t, s, symbol, interval, 1000)
+			if len(candles) != 1000 {
+				t.Fatalf("%s %s: %d candles, want 1000", symbol, interval, len(candles))
+			}
+			for i, c := range candles {
+				if !(c.Low > 0 && c.Low <= c.Open && c.Low <= c.Close && c.High >= c.Open && c.High >= c.Close && c.Volume > 0) {
+					t.Fatalf("%s %s candle %d inconsistent: %+v", symbol, interval, i, c)
+				}
+				if i > 0 && (!c.OpenTime.After(candles[i-1].OpenTime) || c.Open != candles[i-1].Close) {
+					t.Fatalf("%s %s candle %d does not follow the previous one", symbol, interval, i)
+				}
+			}
+			last := candles[len(candles)-1]
+			if !last.CloseTime.Before(clock) {
+				t.Fatalf("%s %s: the last candle closes at %s, after now", symbol, interval, last.CloseTime)
+			}
+		}
+	}
+	m5 := klines(t, s, "BTCUSDT", "5m", 1)[0]
+	if want := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC); !m5.OpenTime.Equal(want) || m5.CloseTime != want.Add(5*time.Minute-time.Millisecond) {
+		t.Fatalf("last closed 5m candle opens at %s, want %s", m5.OpenTime, want)
+	}
+}
+
+func TestSymbolsDiffer(t *testing.T) {
+	s := New(WithClock(func() time.Time { return clock }))
+	if klines(t, s, "BTCUSDT", "1h", 1)[0].Close == klines(t, s, "ETHUSDT", "1h", 1)[0].Close {
+		t.Fatal("two symbols share a price")
+	}
+}
+
+func TestUnknownIntervalIsRefused(t *testing.T) {
+	if _, err := New().Klines(context.Background(), "BTCUSDT", "2m", 10); market.Reason(err) != "InvalidRequest" {
+		t.Fatalf("err = %v, want an InvalidRequest error", err)
+	}
+}
