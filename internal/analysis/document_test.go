@@ -118,7 +118,9 @@ func TestMergeDropsExpiredResults(t *testing.T) {
 
 func TestNewSignals(t *testing.T) {
 	t1, t2 := now.Add(-time.Hour), now.Add(-15*time.Minute)
-	withCross := func(dir string, at *time.Time) hama.Result { return hama.Result{Cross: hama.Cross{Last: dir, LastTime: at}} }
+	withCross := func(dir string, at *time.Time) hama.Result {
+		return hama.Result{Cross: hama.Cross{Last: dir, LastTime: at}}
+	}
 	cached := Document{Symbol: "X", Timeframes: map[string]hama.Result{"15m": withCross("up", &t1), "1h": withCross("up", &t1)}}
 	fresh := Document{Symbol: "X", Timeframes: map[string]hama.Result{
 		"15m": withCross("down", &t2), // a new cross
