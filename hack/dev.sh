@@ -35,7 +35,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 echo "dev: starting the control plane"
 rm -f "$KUBECONFIG_FILE"
 go build -o "$DEV/devcluster" ./hack/devcluster
-"$DEV/devcluster" --kubeconfig "$KUBECONFIG_FILE" >"$DEV/devcluster.log" 2>&1 &
+"$DEV/devcluster" --write-kubeconfig "$KUBECONFIG_FILE" >"$DEV/devcluster.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do [ -s "$KUBECONFIG_FILE" ] && break; sleep 0.5; done
 [ -s "$KUBECONFIG_FILE" ] || { echo "dev: control plane did not start, see $DEV/devcluster.log"; exit 1; }

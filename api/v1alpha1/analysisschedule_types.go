@@ -261,7 +261,7 @@ type AnalysisScheduleStatus struct {
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Last Run",type=date,JSONPath=`.status.lastRunTime`
-// +kubebuilder:printcolumn:name="Next Run",type=date,JSONPath=`.status.nextRunTime`
+// +kubebuilder:printcolumn:name="Next Run",type=string,JSONPath=`.status.nextRunTime`,description="Planned time of the next refresh (kubectl shows future dates as <invalid>, so this is the timestamp)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type AnalysisSchedule struct {
 	metav1.TypeMeta   `json:",inline"`

@@ -19,7 +19,7 @@ import (
 )
 
 func main() {
-	kubeconfig := flag.String("kubeconfig", "bin/dev/kubeconfig", "Where to write the admin kubeconfig.")
+	kubeconfig := flag.String("write-kubeconfig", "bin/dev/kubeconfig", "Where to write the admin kubeconfig.")
 	flag.Parse()
 	if err := run(*kubeconfig); err != nil {
 		fmt.Fprintln(os.Stderr, "devcluster:", err)

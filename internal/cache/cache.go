@@ -30,8 +30,8 @@ type Entry struct {
 }
 
 // UpdateFunc returns the new value of a key from its current one (nil when absent). A ttl <= 0
-// deletes the key.
-type UpdateFunc func(current []byte) (value []byte, ttl time.Duration, err error)
+// deletes the key. It is an alias so that callers can name the plain function type.
+type UpdateFunc = func(current []byte) (value []byte, ttl time.Duration, err error)
 
 // Store is a key-value cache with TTLs.
 type Store interface {

@@ -1,0 +1,88 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+
+	"k8s.io/client-go/kubernetes"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	"github.com/hama-operator/hama-operator/controllers"
+	"github.com/hama-operator/hama-operator/internal/apiserver"
+	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/metrics"
+	"github.com/hama-operator/hama-operator/internal/refresh"
+)
+
+// run wires CR → reconciler → refresher → market data → HAMA → cache ← REST and starts the manager.
+func run(o *options) error {
+	ctx := ctrl.SetupSignalHandler()
+	restConfig := ctrl.GetConfigOrDie()
+	mgr, err := ctrl.NewManager(restConfig, managerOptions(o))
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+
+	rec := metrics.New(ctrlmetrics.Registry)
+	store, err := cache.NewTiered(o.cache, rec, ctrl.Log.WithName("cache"))
+	if err != nil {
+		return fmt.Errorf("creating the cache: %w", err)
+	}
+	defer func() { _ = store.Close() }()
+	if err := mgr.Add(store); err != nil {
+		return err
+	}
+
+	pipeline := &refresh.Pipeline{
+		Sources:  &refresh.Sources{Observer: rec},
+		Store:    store,
+		Key:      o.cache.Key,
+		Backend:  func() string { return string(store.Serving()) },
+		Observer: rec,
+		Log:      ctrl.Log.WithName("refresh"),
+		Defaults: refresh.Job{
+			Exchange: o.defaultExchange, Timeframes: o.timeframes(), Candles: o.defaultCandles,
+			TTL: o.cache.DefaultTTL, Params: hama.DefaultParams(),
+		},
+	}
+	reconciler := &controllers.AnalysisScheduleReconciler{
+		Client:            mgr.GetClient(),
+		Recorder:          mgr.GetEventRecorder("hama-operator"),
+		Refresher:         pipeline,
+		Metrics:           rec,
+		JitterPercentage:  o.jitterPercentage,
+		MaxConcurrentRuns: o.maxConcurrentRuns,
+	}
+	if err := reconciler.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("setting up the controller: %w", err)
+	}
+
+	if o.apiAddr != "0" {
+		clientset, err := kubernetes.NewForConfig(restConfig)
+		if err != nil {
+			return err
+		}
+		api := apiserver.New(apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, AuthReads: o.apiAuthReads},
+			store, pipeline, mgr.GetClient(), &apiserver.KubeAuthorizer{Client: clientset}, rec, ctrl.Log.WithName("api"))
+		if err := mgr.Add(api); err != nil {
+			return err
+		}
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return err
+	}
+	// Ready while the cache can serve: a Redis outage degrades to memory, it does not make pods unready.
+	if err := mgr.AddReadyzCheck("readyz", func(*http.Request) error { return nil }); err != nil {
+		return err
+	}
+	setupLog.Info("starting the operator", "redis", o.cache.RedisEnabled, "cacheBackend", store.Serving(),
+		"defaultExchange", o.defaultExchange)
+	return mgr.Start(ctx)
+}
+
+var _ manager.Runnable = (*cache.Tiered)(nil)

@@ -1,0 +1,140 @@
+package apiserver
+
+import (
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/market"
+)
+
+type cacheStatsResponse struct {
+	CacheType            string   `json:"cache_type"`
+	CachedSymbols        int      `json:"cached_symbols"`
+	CacheDurationMinutes float64  `json:"cache_duration_minutes"`
+	Symbols              []string `json:"symbols"`
+	MemoryCacheFallback  bool     `json:"memory_cache_fallback"`
+	RedisEnabled         bool     `json:"redis_enabled"`
+	RedisUp              bool     `json:"redis_up"`
+	Fallbacks            uint64   `json:"fallbacks"`
+	LastError            string   `json:"last_error,omitempty"`
+}
+
+func (s *Server) cachedSymbols(r *http.Request) ([]string, error) {
+	prefix := s.cache.Config().KeyPrefix
+	keys, err := s.cache.Keys(r.Context(), prefix)
+	if err != nil {
+		return nil, err
+	}
+	symbols := make([]string, 0, len(keys))
+	for _, k := range keys {
+		symbols = append(symbols, strings.TrimPrefix(k, prefix))
+	}
+	slices.Sort(symbols)
+	return slices.Compact(symbols), nil
+}
+
+func (s *Server) statsResponse(r *http.Request) (cacheStatsResponse, error) {
+	symbols, err := s.cachedSymbols(r)
+	if err != nil {
+		return cacheStatsResponse{}, err
+	}
+	st := s.cache.Stats()
+	return cacheStatsResponse{
+		CacheType: string(st.Serving), CachedSymbols: len(symbols), Symbols: symbols,
+		CacheDurationMinutes: s.cache.Config().DefaultTTL.Minutes(),
+		MemoryCacheFallback:  s.cache.Degraded(), RedisEnabled: st.RedisEnabled, RedisUp: st.RedisUp,
+		Fallbacks: st.Fallbacks, LastError: st.LastError,
+	}, nil
+}
+
+func (s *Server) cacheStats(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorize(r, false); err != nil {
+		writeError(w, err)
+		return
+	}
+	resp, err := s.statsResponse(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeOK(w, resp)
+}
+
+// getAnalysis is GET /api/v1/analysis/{symbol}[?timeframe=15m].
+func (s *Server) getAnalysis(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorize(r, false); err != nil {
+		writeError(w, err)
+		return
+	}
+	symbol := r.PathValue("symbol")
+	if err := validateSymbol(symbol); err != nil {
+		writeError(w, err)
+		return
+	}
+	tf := r.URL.Query().Get("timeframe")
+	if tf != "" && !market.ValidInterval(tf) {
+		writeError(w, errorf(http.StatusBadRequest, "timeframe %q is not one of %s", tf, strings.Join(market.Intervals, ", ")))
+		return
+	}
+	l, err := s.get(r.Context(), symbol, false, s.cfg.ComputeWait)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if tf == "" {
+		writeAnalysis(w, l, time.Now())
+		return
+	}
+	doc, err := analysis.Decode(l.doc)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	res, ok := doc.Timeframes[tf]
+	if !ok {
+		writeError(w, errorf(http.StatusNotFound, "%s has no cached %s analysis; cached timeframes: %s", symbol, tf, strings.Join(sortedKeys(doc.Timeframes), ", ")))
+		return
+	}
+	writeOK(w, res)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// listAnalyses is GET /api/v1/analysis: the cached symbols.
+func (s *Server) listAnalyses(w http.ResponseWriter, r *http.Request) {
+	if err := s.authorize(r, false); err != nil {
+		writeError(w, err)
+		return
+	}
+	symbols, err := s.cachedSymbols(r)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeOK(w, map[string]any{"symbols": symbols, "count": len(symbols)})
+}
+
+// readyz reports the cache state; it stays 200 while memory can serve, with the detail.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	st := s.cache.Stats()
+	status := "ready"
+	if s.cache.Degraded() {
+		status = "degraded: redis unavailable, serving from memory"
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(envelope{Code: 1, Msg: "success", Data: map[string]any{
+		"status": status, "cache_backend": st.Serving, "redis_enabled": st.RedisEnabled, "redis_up": st.RedisUp,
+		"fallbacks": st.Fallbacks, "last_error": st.LastError,
+	}})
+}

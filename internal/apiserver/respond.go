@@ -1,0 +1,126 @@
+package apiserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The original service's envelope: code 1 and msg "success" with data, or code 0 and a message.
+type envelope struct {
+	Code int    `json:"code"`
+	Msg  string `json:"msg"`
+	Data any    `json:"data"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeOK(w http.ResponseWriter, data any) {
+	writeJSON(w, http.StatusOK, envelope{Code: 1, Msg: "success", Data: data})
+}
+
+// apiError is an error with the HTTP status it deserves.
+type apiError struct {
+	status int
+	msg    string
+	reason string
+	// retryAfter is sent as Retry-After with 503s; zero means the default.
+	retryAfter time.Duration
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func errorf(status int, format string, args ...any) *apiError {
+	return &apiError{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	switch {
+	case errors.As(err, &ae):
+	case errors.Is(err, context.DeadlineExceeded):
+		ae = &apiError{status: http.StatusGatewayTimeout, msg: "timed out: " + err.Error(), reason: "Timeout"}
+	case errors.Is(err, context.Canceled):
+		ae = &apiError{status: http.StatusServiceUnavailable, msg: "request cancelled: " + err.Error(), reason: "Canceled"}
+	default:
+		ae = &apiError{status: http.StatusInternalServerError, msg: err.Error()}
+	}
+	data := map[string]string{}
+	if ae.reason != "" {
+		data["reason"] = ae.reason
+	}
+	if ae.status == http.StatusServiceUnavailable || ae.status == http.StatusTooManyRequests {
+		retry := ae.retryAfter
+		if retry <= 0 {
+			retry = defaultRetryAfter
+		}
+		w.Header().Set("Retry-After", strconv.Itoa(int(max(retry.Round(time.Second), time.Second)/time.Second)))
+	}
+	writeJSON(w, ae.status, envelope{Code: 0, Msg: ae.msg, Data: data})
+}
+
+// defaultRetryAfter is what a 503 tells clients to wait when the cause has no better estimate.
+const defaultRetryAfter = 2 * time.Second
+
+// maxBodyBytes bounds request bodies.
+const maxBodyBytes = 1 << 20
+
+// decodeBody reads a JSON object into dst, refusing unknown fields, trailing data and large bodies.
+func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var tooBig *http.MaxBytesError
+		var typeErr *json.UnmarshalTypeError
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &tooBig):
+			return errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxBodyBytes)
+		case errors.Is(err, io.EOF):
+			return errorf(http.StatusBadRequest, "request body is empty; send a JSON object")
+		case errors.As(err, &typeErr):
+			return errorf(http.StatusBadRequest, "field %q must be a %s, not a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+		case errors.As(err, &syntaxErr):
+			return errorf(http.StatusBadRequest, "malformed JSON at byte %d: %v", syntaxErr.Offset, err)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return errorf(http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		default:
+			return errorf(http.StatusBadRequest, "malformed JSON: %v", err)
+		}
+	}
+	if dec.More() {
+		return errorf(http.StatusBadRequest, "request body holds more than one JSON value")
+	}
+	return nil
+}
+
+// maxScheduleSymbols is the AnalysisSchedule CRD's bound on spec.symbols.
+const maxScheduleSymbols = 1000
+
+var symbolPattern = regexp.MustCompile(`^[A-Z0-9]{2,30}$`)
+
+// validateSymbol refuses what the exchange would refuse, without silently fixing it.
+func validateSymbol(s string) error {
+	switch {
+	case s == "":
+		return errorf(http.StatusBadRequest, "symbol is required, like BTCUSDT")
+	case len(s) > 30:
+		return errorf(http.StatusBadRequest, "symbol %.40q is longer than 30 characters", s)
+	case strings.ToUpper(s) != s:
+		return errorf(http.StatusBadRequest, "symbol %q must be uppercase, like %s; it is not converted for you", s, strings.ToUpper(s))
+	case !symbolPattern.MatchString(s):
+		return errorf(http.StatusBadRequest, "symbol %q must be 2 to 30 letters or digits, like BTCUSDT", s)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+// Package apiserver is the REST API: the original service's /api/gainer-analysis routes, a resource
+// API under /api/v1, and health endpoints. Every replica serves it, from the shared cache.
+package apiserver
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/cache"
+)
+
+// Analyzer computes and stores one symbol's analysis now.
+type Analyzer interface {
+	AnalyzeNow(ctx context.Context, symbol string) (analysis.Document, error)
+}
+
+// Recorder receives request metrics.
+type Recorder interface {
+	ObserveAPIRequest(route string, code int, d time.Duration)
+	SetCachedSymbols(n int)
+}
+
+// Config holds the server's settings.
+type Config struct {
+	Addr string
+	// Namespace is where scheduler/start puts schedules that name none.
+	Namespace string
+	// AuthReads makes read calls need a token too.
+	AuthReads bool
+	// MaxComputes bounds concurrent on-demand analyses (cache misses and forced refreshes).
+	MaxComputes int
+	// BatchConcurrency bounds the symbols of one analyze-batch call worked on at once.
+	BatchConcurrency int
+	// ComputeWait is how long a single-symbol call waits for a free computation slot before it is
+	// refused with 503 and Retry-After; batch calls wait as long as their request lasts.
+	ComputeWait time.Duration
+	// ComputeTimeout bounds one on-demand analysis. It runs detached from the request that started
+	// it, because other callers of the same symbol wait for the same computation.
+	ComputeTimeout time.Duration
+}
+
+// Server is the REST API. It is a controller-runtime Runnable that runs on every replica.
+type Server struct {
+	cfg      Config
+	cache    *cache.Tiered
+	analyzer Analyzer
+	kube     client.Client
+	auth     Authorizer
+	metrics  Recorder
+	log      logr.Logger
+	computes chan struct{}
+	mux      *http.ServeMux
+}
+
+// New wires a server. kube reads and writes AnalysisSchedules; auth guards mutating calls.
+func New(cfg Config, c *cache.Tiered, analyzer Analyzer, kube client.Client, auth Authorizer, metrics Recorder, log logr.Logger) *Server {
+	if cfg.MaxComputes <= 0 {
+		cfg.MaxComputes = 8
+	}
+	if cfg.BatchConcurrency <= 0 {
+		cfg.BatchConcurrency = 16
+	}
+	if cfg.Namespace == "" {
+		cfg.Namespace = "default"
+	}
+	if cfg.ComputeWait <= 0 {
+		cfg.ComputeWait = 250 * time.Millisecond
+	}
+	if cfg.ComputeTimeout <= 0 {
+		cfg.ComputeTimeout = 30 * time.Second
+	}
+	if auth == nil {
+		auth = denyAll{}
+	}
+	s := &Server{cfg: cfg, cache: c, analyzer: analyzer, kube: kube, auth: auth, metrics: metrics, log: log,
+		computes: make(chan struct{}, cfg.MaxComputes), mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	const g = "/api/gainer-analysis/"
+	s.mux.HandleFunc("POST "+g+"analyze-symbol", s.analyzeSymbol)
+	s.mux.HandleFunc("POST "+g+"analyze-batch", s.analyzeBatch)
+	s.mux.HandleFunc("POST "+g+"preload", s.preload)
+	s.mux.HandleFunc("GET "+g+"cache-stats", s.cacheStats)
+	s.mux.HandleFunc("POST "+g+"scheduler/start", s.schedulerStart)
+	s.mux.HandleFunc("POST "+g+"scheduler/stop", s.schedulerStop)
+	s.mux.HandleFunc("GET "+g+"scheduler/status", s.schedulerStatus)
+	s.mux.HandleFunc("GET /api/v1/analysis/{symbol}", s.getAnalysis)
+	s.mux.HandleFunc("GET /api/v1/analysis", s.listAnalyses)
+	s.mux.HandleFunc("GET /api/v1/schedules", s.listSchedules)
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeOK(w, map[string]string{"status": "ok"}) })
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+}
+
+// ServeHTTP answers unknown routes and wrong methods with JSON, and records metrics by pattern.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	route := "unmatched"
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			s.log.Error(nil, "handler panicked", "route", route, "panic", p)
+			if !sw.wrote {
+				writeError(sw, errorf(http.StatusInternalServerError, "internal error"))
+			}
+		}
+		if s.metrics != nil {
+			s.metrics.ObserveAPIRequest(route, sw.status, time.Since(start))
+		}
+	}()
+	if _, pattern := s.mux.Handler(r); pattern != "" {
+		route = pattern
+		s.mux.ServeHTTP(sw, r)
+	} else if allowed := s.allowedMethods(r); len(allowed) > 0 {
+		sw.Header().Set("Allow", joinComma(allowed))
+		writeError(sw, errorf(http.StatusMethodNotAllowed, "method %s is not allowed here; use %s", r.Method, joinComma(allowed)))
+	} else {
+		writeError(sw, errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path))
+	}
+}
+
+func (s *Server) allowedMethods(r *http.Request) []string {
+	var out []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); pattern != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func joinComma(s []string) string {
+	out := ""
+	for i, v := range s {
+		if i > 0 {
+			out += ", "
+		}
+		out += v
+	}
+	return out
+}
+
+// statusWriter remembers the status for metrics and whether anything was written.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// NeedLeaderElection is false: every replica serves the API.
+func (s *Server) NeedLeaderElection() bool { return false }
+
+// Start serves until ctx ends, then shuts down gracefully.
+func (s *Server) Start(ctx context.Context) error {
+	l, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, l)
+}
+
+// Serve serves on l until ctx ends.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      60 * time.Second, // a batch of 200 uncached symbols computes for a while
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	go s.trackCachedSymbols(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	s.log.Info("serving the REST API", "address", l.Addr().String())
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}
+}
+
+// trackCachedSymbols keeps the hama_cached_symbols gauge current.
+func (s *Server) trackCachedSymbols(ctx context.Context) {
+	if s.metrics == nil {
+		return
+	}
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		if keys, err := s.cache.Keys(ctx, s.cache.Config().KeyPrefix); err == nil {
+			s.metrics.SetCachedSymbols(len(keys))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,51 @@
+package refresh
+
+import (
+	"fmt"
+	"net/url"
+	"sync"
+
+	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/market/binance"
+	"github.com/hama-operator/hama-operator/internal/market/simulated"
+)
+
+// Sources hands out one market source per exchange and base URL, so every schedule that talks to
+// the same endpoint shares its connection pool and, above all, its request-weight budget.
+type Sources struct {
+	// Observer receives every exchange request, for metrics; may be nil.
+	Observer binance.Observer
+
+	mu      sync.Mutex
+	clients map[string]market.Source
+}
+
+// Source returns the source for exchange ("binance", "binance-futures" or "simulated").
+func (s *Sources) Source(exchange, baseURL string) (market.Source, error) {
+	if baseURL != "" {
+		u, err := url.Parse(baseURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("base URL %q is not an absolute http(s) URL", baseURL)
+		}
+	}
+	key := exchange + " " + baseURL
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if src, ok := s.clients[key]; ok {
+		return src, nil
+	}
+	var src market.Source
+	switch exchange {
+	case "simulated":
+		src = simulated.New()
+	case "binance", "binance-futures", "":
+		src = binance.New(binance.Config{BaseURL: baseURL, Futures: exchange == "binance-futures", Observer: s.Observer})
+	default:
+		return nil, fmt.Errorf("unknown exchange %q: want binance, binance-futures or simulated", exchange)
+	}
+	if s.clients == nil {
+		s.clients = map[string]market.Source{}
+	}
+	s.clients[key] = src
+	return src, nil
+}
