@@ -95,5 +95,3 @@ func managerOptions(o *options) ctrl.Options {
 		LeaderElectionReleaseOnCancel: true,
 	}
 }
-
-

@@ -40,7 +40,7 @@ func (o *countingObserver) ObserveCacheRequest(b Backend, result string) {
 	}
 	o.requests[string(b)+"/"+result]++
 }
-func (o *countingObserver) ObserveFallback() { o.mu.Lock(); o.fallbacks++; o.mu.Unlock() }
+func (o *countingObserver) ObserveFallback()     { o.mu.Lock(); o.fallbacks++; o.mu.Unlock() }
 func (o *countingObserver) SetBackendUp(up bool) { o.mu.Lock(); o.up = up; o.mu.Unlock() }
 
 func startTiered(t *testing.T, cfg Config, obs Observer) *Tiered {

@@ -103,7 +103,9 @@ func (r *Recorder) ObserveUpstream(exchange, code string, d time.Duration) {
 }
 
 // ObserveSymbolAnalysis counts one symbol's analysis.
-func (r *Recorder) ObserveSymbolAnalysis(result string) { r.symbolAnalyses.WithLabelValues(result).Inc() }
+func (r *Recorder) ObserveSymbolAnalysis(result string) {
+	r.symbolAnalyses.WithLabelValues(result).Inc()
+}
 
 // ObserveRun counts a refresh run of a schedule.
 func (r *Recorder) ObserveRun(namespace, name, result string, d time.Duration) {
