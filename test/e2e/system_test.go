@@ -32,7 +32,7 @@ import (
 
 // system is everything one end-to-end run starts.
 type system struct {
-	t          *testing.T
+	t          testing.TB
 	kube       client.Client
 	kubeconfig string
 	manager    string // the operator binary
@@ -41,7 +41,7 @@ type system struct {
 	logs       string
 }
 
-func startSystem(t *testing.T) *system {
+func startSystem(t testing.TB) *system {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -96,7 +96,7 @@ type operator struct {
 	done                chan struct{}
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -223,11 +223,12 @@ func metricValue(exposition []byte, name string, labels ...string) float64 {
 // fakeExchange speaks Binance's klines format; chosen symbols answer 429, 500 or garbage.
 type fakeExchange struct {
 	*httptest.Server
-	mu     sync.Mutex
-	faults map[string]string
+	mu      sync.Mutex
+	faults  map[string]string
+	latency time.Duration
 }
 
-func newFakeExchange(t *testing.T) *fakeExchange {
+func newFakeExchange(t testing.TB) *fakeExchange {
 	e := &fakeExchange{faults: map[string]string{}}
 	e.Server = httptest.NewServer(http.HandlerFunc(e.serve))
 	t.Cleanup(e.Close)
@@ -247,8 +248,9 @@ func (e *fakeExchange) setFault(symbol, fault string) {
 func (e *fakeExchange) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	e.mu.Lock()
-	fault := e.faults[q.Get("symbol")]
+	fault, latency := e.faults[q.Get("symbol")], e.latency
 	e.mu.Unlock()
+	time.Sleep(latency)
 	w.Header().Set("X-MBX-USED-WEIGHT-1M", "10")
 	switch fault {
 	case "429":

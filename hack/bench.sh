@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Reproduces the numbers of docs/performance.md on this machine. Nothing here is asserted: the
+# numbers are for reading. Takes about ten minutes.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(hack/setup-envtest.sh)}"
+
+section() { printf '\n== %s\n' "$*"; }
+
+section "HAMA on 500 and 1000 candles; klines decode of 1000 rows"
+go test -run '^$' -bench 'Analyze' -benchmem -benchtime 2s ./internal/hama/
+go test -run '^$' -bench 'Decode1000' -benchmem -benchtime 2s ./internal/market/binance/
+
+section "Fan-out: 1000 symbols, local exchange with 50 ms latency, concurrency 16 (ideal 3.125 s)"
+go test -run '^$' -bench 'FanOut1000' -benchtime 1x ./internal/market/binance/
+
+section "Cache: memory, Redis and tiered Get/Set"
+go test -run '^$' -bench . -benchmem ./internal/cache/
+
+section "Whole system: 1000-symbol refresh, 200 schedules to Ready, operator RSS"
+go test -run '^$' -bench . -benchtime 1x -timeout 20m ./test/e2e/
+
+section "1000 schedules on one API server: first runs and intervals"
+go test ./controllers/ -count=1 -v -ginkgo.label-filter=scale -ginkgo.v | grep -a 'SCALE' || true
+
+if [ -x hack/load-api.sh ]; then
+  section "REST API cache hits under wrk (Redis backend, 78 symbols, 64 connections)"
+  hack/load-api.sh
+fi

@@ -1,0 +1,112 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/cache/redistest"
+)
+
+// The system-level numbers of docs/performance.md; hack/bench.sh runs them. Each starts the whole
+// system like TestWholeSystem and reports what it measured as benchmark metrics.
+
+// BenchmarkRefresh1000Symbols: one schedule of 1000 symbols against a local exchange that answers
+// each request after 50 ms, concurrency 16. The ideal is 1000 × 50 ms / 16 = 3.125 s.
+func BenchmarkRefresh1000Symbols(b *testing.B) {
+	s, op := benchSystem(b)
+	s.exchange.mu.Lock()
+	s.exchange.latency = 50 * time.Millisecond
+	s.exchange.mu.Unlock()
+	symbols := make([]string, 1000)
+	for i := range symbols {
+		symbols[i] = fmt.Sprintf("B%04dUSDT", i)
+	}
+	obj := schedule("thousand", symbols, analysisv1alpha1.ExchangeBinance, s.exchange.URL)
+	obj.Spec.Timeframes = []analysisv1alpha1.Timeframe{"15m"}
+	obj.Spec.Concurrency = 16
+	obj.Spec.Interval = metav1.Duration{Duration: 10 * time.Minute}
+	if err := s.kube.Create(context.Background(), obj); err != nil {
+		b.Fatal(err)
+	}
+	s.eventually("the 1000-symbol run completes", 5*time.Minute, func() error {
+		if ok, reason := readyReason(s.get("thousand")); !ok {
+			return fmt.Errorf("ready=%v %s", ok, reason)
+		}
+		return nil
+	})
+	took := s.get("thousand").Status.LastRunDuration.Duration
+	b.ReportMetric(took.Seconds(), "run_s")
+	b.ReportMetric(took.Seconds()/3.125, "x_ideal")
+	b.ReportMetric(rssMiB(op), "operator_peak_rss_MiB")
+}
+
+// BenchmarkSchedules200: 200 schedules of 5 simulated symbols × 2 timeframes created at once, and
+// the time until every one is Ready.
+func BenchmarkSchedules200(b *testing.B) {
+	s, op := benchSystem(b)
+	ctx := context.Background()
+	start := time.Now()
+	for i := range 200 {
+		syms := make([]string, 5)
+		for j := range syms {
+			syms[j] = fmt.Sprintf("K%03d%dUSDT", i, j)
+		}
+		obj := schedule(fmt.Sprintf("bench-%03d", i), syms, analysisv1alpha1.ExchangeSimulated, "")
+		obj.Spec.Interval = metav1.Duration{Duration: 10 * time.Minute}
+		if err := s.kube.Create(ctx, obj); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s.eventually("all 200 schedules are Ready", 5*time.Minute, func() error {
+		var list analysisv1alpha1.AnalysisScheduleList
+		if err := s.kube.List(ctx, &list, client.InNamespace("default")); err != nil {
+			return err
+		}
+		ready := 0
+		for i := range list.Items {
+			if ok, _ := readyReason(&list.Items[i]); ok {
+				ready++
+			}
+		}
+		if ready != 200 {
+			return fmt.Errorf("%d ready", ready)
+		}
+		return nil
+	})
+	b.ReportMetric(time.Since(start).Seconds(), "all_ready_s")
+	b.ReportMetric(rssMiB(op), "operator_peak_rss_MiB")
+}
+
+func benchSystem(b *testing.B) (*system, *operator) {
+	if b.N > 1 {
+		b.Skip("a system benchmark runs once: use -benchtime=1x")
+	}
+	s := startSystem(b)
+	redisServer := redistest.Start(b)
+	s.redisAddr = redisServer.Addr()
+	return s, s.startOperator("bench-operator", "--max-concurrent-runs", "8")
+}
+
+// rssMiB is the operator's peak resident set size (VmHWM).
+func rssMiB(o *operator) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", o.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			var kb float64
+			_, _ = fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%g", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
