@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/market"
@@ -33,7 +32,6 @@ type options struct {
 	defaultExchange   string
 	defaultTimeframes string
 	defaultCandles    int
-	defaultTTL        time.Duration
 
 	cache cache.Config
 }

@@ -89,7 +89,7 @@ var _ = Describe("AnalysisSchedule controller at scale", Label("scale"), Ordered
 			}
 			return done
 		}, "3m", "500ms").Should(Equal(count))
-		var gaps []time.Duration
+		gaps := make([]time.Duration, 0, count)
 		for i := range count {
 			runs := refresher.runTimes(fmt.Sprintf("%s/s%04d", ns, i))
 			gaps = append(gaps, runs[1].Sub(runs[0]))

@@ -278,7 +278,3 @@ type AnalysisScheduleList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []AnalysisSchedule `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&AnalysisSchedule{}, &AnalysisScheduleList{})
-}

@@ -14,8 +14,8 @@ import (
 
 var now = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-func result(tf string, closeAt time.Time, computed time.Time, ttl time.Duration) hama.Result {
-	return hama.Result{Timeframe: tf, CandleCloseTime: closeAt, ComputedAt: computed, ExpiresAt: computed.Add(ttl)}
+func result(tf string, closeAt time.Time, computed time.Time) hama.Result {
+	return hama.Result{Timeframe: tf, CandleCloseTime: closeAt, ComputedAt: computed, ExpiresAt: computed.Add(time.Hour)}
 }
 
 func TestAnalyzeWithTheSimulatedMarket(t *testing.T) {
@@ -82,11 +82,11 @@ func TestAnalyzeReportsTooFewCandles(t *testing.T) {
 // timeframe, and for 15m the newer candle wins whoever writes last.
 func TestMergeOverlappingSchedules(t *testing.T) {
 	a := Document{Symbol: "BTCUSDT", UpdatedAt: now, Timeframes: map[string]hama.Result{
-		"15m": result("15m", now.Add(-time.Minute), now, time.Hour),
+		"15m": result("15m", now.Add(-time.Minute), now),
 	}}
 	b := Document{Symbol: "BTCUSDT", UpdatedAt: now.Add(-time.Minute), Timeframes: map[string]hama.Result{
-		"1h":  result("1h", now.Add(-time.Hour), now.Add(-time.Minute), time.Hour),
-		"15m": result("15m", now.Add(-16*time.Minute), now.Add(-time.Minute), time.Hour), // an older candle
+		"1h":  result("1h", now.Add(-time.Hour), now.Add(-time.Minute)),
+		"15m": result("15m", now.Add(-16*time.Minute), now.Add(-time.Minute)), // an older candle
 	}}
 	merged := Merge(a, b, now)
 	if len(merged.Timeframes) != 2 {
@@ -99,7 +99,7 @@ func TestMergeOverlappingSchedules(t *testing.T) {
 		t.Fatalf("updated_at = %s", merged.UpdatedAt)
 	}
 	// Same candle: the later computation wins.
-	c := Document{Symbol: "BTCUSDT", Timeframes: map[string]hama.Result{"15m": result("15m", now.Add(-time.Minute), now.Add(time.Second), time.Hour)}}
+	c := Document{Symbol: "BTCUSDT", Timeframes: map[string]hama.Result{"15m": result("15m", now.Add(-time.Minute), now.Add(time.Second))}}
 	if got := Merge(merged, c, now); !got.Timeframes["15m"].ComputedAt.Equal(now.Add(time.Second)) {
 		t.Fatal("the later computation of the same candle did not win")
 	}
@@ -109,8 +109,8 @@ func TestMergeOverlappingSchedules(t *testing.T) {
 }
 
 func TestMergeDropsExpiredResults(t *testing.T) {
-	cached := Document{Symbol: "X", Timeframes: map[string]hama.Result{"1d": result("1d", now.Add(-48*time.Hour), now.Add(-2*time.Hour), time.Hour)}}
-	fresh := Document{Symbol: "X", Timeframes: map[string]hama.Result{"15m": result("15m", now, now, time.Hour)}}
+	cached := Document{Symbol: "X", Timeframes: map[string]hama.Result{"1d": result("1d", now.Add(-48*time.Hour), now.Add(-2*time.Hour))}}
+	fresh := Document{Symbol: "X", Timeframes: map[string]hama.Result{"15m": result("15m", now, now)}}
 	if got := Merge(cached, fresh, now); len(got.Timeframes) != 1 {
 		t.Fatalf("timeframes = %v, want the expired 1d dropped", got.Timeframes)
 	}

@@ -30,7 +30,6 @@ var buffers = sync.Pool{New: func() any {
 type series struct {
 	srcOpen, srcHigh, srcLow, srcClose, close []float64
 	open, high, low, hamaClose, ma, maEMA     []float64
-	scratch                                   []float64
 }
 
 func newSeries(n int) (*series, func()) {

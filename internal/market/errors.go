@@ -48,6 +48,19 @@ type BadResponseError struct{ Detail string }
 
 func (e *BadResponseError) Error() string { return "bad klines response: " + e.Detail }
 
+// Reasons, as Reason returns them.
+const (
+	ReasonInvalidSymbol       = "InvalidSymbol"
+	ReasonInvalidRequest      = "InvalidRequest"
+	ReasonIPBanned            = "IPBanned"
+	ReasonRateLimited         = "RateLimited"
+	ReasonUpstreamUnavailable = "UpstreamUnavailable"
+	ReasonBadResponse         = "BadResponse"
+	ReasonTimeout             = "Timeout"
+	ReasonCanceled            = "Canceled"
+	ReasonUnknown             = "Unknown"
+)
+
 // Reason maps an error to a short CamelCase cause for status conditions and API errors.
 func Reason(err error) string {
 	var (
@@ -61,32 +74,32 @@ func Reason(err error) string {
 	case err == nil:
 		return ""
 	case errors.As(err, &apiErr) && apiErr.Code == codeInvalidSymbol:
-		return "InvalidSymbol"
+		return ReasonInvalidSymbol
 	case errors.As(err, &apiErr):
-		return "InvalidRequest"
+		return ReasonInvalidRequest
 	case errors.As(err, &rate) && rate.Status == 418:
-		return "IPBanned"
+		return ReasonIPBanned
 	case errors.As(err, &rate):
-		return "RateLimited"
+		return ReasonRateLimited
 	case errors.As(err, &upstream):
-		return "UpstreamUnavailable"
+		return ReasonUpstreamUnavailable
 	case errors.As(err, &bad):
-		return "BadResponse"
+		return ReasonBadResponse
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
-		return "Timeout"
+		return ReasonTimeout
 	case errors.Is(err, context.Canceled):
-		return "Canceled"
+		return ReasonCanceled
 	case errors.As(err, &netErr):
-		return "UpstreamUnavailable"
+		return ReasonUpstreamUnavailable
 	default:
-		return "Unknown"
+		return ReasonUnknown
 	}
 }
 
 // Retryable reports whether trying the same request again may succeed.
 func Retryable(err error) bool {
 	switch Reason(err) {
-	case "UpstreamUnavailable", "Timeout", "RateLimited":
+	case ReasonUpstreamUnavailable, ReasonTimeout, ReasonRateLimited:
 		return true
 	}
 	return false

@@ -107,7 +107,8 @@ func (p *Pipeline) refreshSymbol(ctx context.Context, src market.Source, job Job
 
 // analyzeAndStore computes a symbol's document and merges it into the cached one. Timeframes that
 // succeeded are stored even when others failed; the error then names the failed ones.
-func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job Job, symbol string) (analysis.Document, []analysis.SignalChange, error) {
+func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job Job,
+	symbol string) (analysis.Document, []analysis.SignalChange, error) {
 	now := p.now()
 	fresh, analyzeErr := analysis.Analyze(ctx, src, analysis.Request{
 		Symbol: symbol, Timeframes: job.Timeframes, Candles: job.Candles, Params: job.Params, TTL: job.TTL,

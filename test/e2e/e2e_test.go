@@ -66,7 +66,7 @@ func TestWholeSystem(t *testing.T) {
 	redisServer := redistest.Start(t)
 	s.redisAddr = redisServer.Addr()
 	raw := redis.NewClient(&redis.Options{Addr: s.redisAddr})
-	defer raw.Close()
+	defer func() { _ = raw.Close() }()
 	op := s.startOperator("operator-1")
 
 	var simSymbols []string

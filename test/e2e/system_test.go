@@ -101,7 +101,7 @@ func freeAddr(t testing.TB) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String()
 }
 
@@ -171,7 +171,7 @@ func httpGet(url string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != 200 {
 		return b, fmt.Errorf("GET %s: %d %s", url, resp.StatusCode, b)
@@ -190,7 +190,7 @@ func post(url, body string) (int, envelope, error) {
 	if err != nil {
 		return 0, envelope{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var e envelope
 	err = json.NewDecoder(resp.Body).Decode(&e)
 	return resp.StatusCode, e, err

@@ -1,0 +1,165 @@
+package refresh
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/hama"
+)
+
+func job(exchange, baseURL string, symbols ...string) Job {
+	return Job{Schedule: "default/test", Symbols: symbols, Timeframes: []string{"15m", "1h"}, Candles: 450,
+		Concurrency: 4, TTL: time.Hour, Exchange: exchange, BaseURL: baseURL, Params: hama.DefaultParams()}
+}
+
+func newPipeline(store Store) *Pipeline {
+	return &Pipeline{Sources: &Sources{}, Store: store, Key: func(s string) string { return "hama:analysis:" + s },
+		Backend: func() string { return "memory" }, Log: logr.Discard()}
+}
+
+func cached(t *testing.T, store *cache.Memory, symbol string) analysis.Document {
+	t.Helper()
+	e, err := store.Get(context.Background(), "hama:analysis:"+symbol)
+	if err != nil {
+		t.Fatalf("%s is not cached: %v", symbol, err)
+	}
+	doc, err := analysis.Decode(e.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return doc
+}
+
+func TestRefreshCachesEverySymbolAndTimeframe(t *testing.T) {
+	store := cache.NewMemory(100, 0)
+	report, err := newPipeline(store).Refresh(context.Background(), job("simulated", "", "BTCUSDT", "ETHUSDT", "SOLUSDT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Succeeded != 3 || len(report.Failures) != 0 || report.CacheBackend != "memory" {
+		t.Fatalf("report = %+v", report)
+	}
+	if len(report.Signals) != 0 {
+		t.Fatalf("a first run announced %d crosses; history is not news", len(report.Signals))
+	}
+	doc := cached(t, store, "ETHUSDT")
+	if len(doc.Timeframes) != 2 || doc.Timeframes["1h"].Source != "simulated" {
+		t.Fatalf("cached document = %+v", doc)
+	}
+	e, _ := store.Get(context.Background(), "hama:analysis:ETHUSDT")
+	if e.TTL <= 59*time.Minute {
+		t.Fatalf("TTL %s, want the job's hour", e.TTL)
+	}
+}
+
+// A symbol the exchange refuses is reported with its reason; its previous cached value stays, and
+// the other symbols go on.
+func TestRefreshReportsFailuresAndKeepsTheLastGoodValue(t *testing.T) {
+	var refuse atomic.Bool
+	exchange := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if refuse.Load() && r.URL.Query().Get("symbol") == "BADUSDT" {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"code":-1121,"msg":"Invalid symbol."}`)
+			return
+		}
+		_, _ = io.WriteString(w, klines(r.URL.Query().Get("interval")))
+	}))
+	defer exchange.Close()
+	store := cache.NewMemory(100, 0)
+	p := newPipeline(store)
+	if _, err := p.Refresh(context.Background(), job("binance", exchange.URL, "BADUSDT", "BTCUSDT")); err != nil {
+		t.Fatal(err)
+	}
+	before := cached(t, store, "BADUSDT")
+
+	refuse.Store(true)
+	report, err := p.Refresh(context.Background(), job("binance", exchange.URL, "BADUSDT", "BTCUSDT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if report.Succeeded != 1 || len(report.Failures) != 1 || report.Failures[0].Symbol != "BADUSDT" ||
+		report.Failures[0].Reason != "InvalidSymbol" || !strings.Contains(report.Failures[0].Message, "Invalid symbol.") {
+		t.Fatalf("report = %+v", report)
+	}
+	if after := cached(t, store, "BADUSDT"); !after.UpdatedAt.Equal(before.UpdatedAt) {
+		t.Fatal("the failed run replaced the last good value")
+	}
+}
+
+func TestRefreshFailsWholeForAnUnknownExchange(t *testing.T) {
+	_, err := newPipeline(cache.NewMemory(10, 0)).Refresh(context.Background(), job("kraken", "", "BTCUSDT"))
+	if err == nil || !strings.Contains(err.Error(), `unknown exchange "kraken"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestEvictRemovesTheSymbolsKeys(t *testing.T) {
+	store := cache.NewMemory(10, 0)
+	p := newPipeline(store)
+	if _, err := p.Refresh(context.Background(), job("simulated", "", "BTCUSDT", "ETHUSDT")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Evict(context.Background(), []string{"BTCUSDT"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get(context.Background(), "hama:analysis:BTCUSDT"); !errors.Is(err, cache.ErrNotFound) {
+		t.Fatal("BTCUSDT is still cached")
+	}
+	cached(t, store, "ETHUSDT")
+}
+
+func TestAnalyzeNowUsesTheDefaults(t *testing.T) {
+	store := cache.NewMemory(10, 0)
+	p := newPipeline(store)
+	p.Defaults = job("simulated", "")
+	doc, err := p.AnalyzeNow(context.Background(), "DOGEUSDT")
+	if err != nil || len(doc.Timeframes) != 2 {
+		t.Fatalf("AnalyzeNow = %+v, %v", doc, err)
+	}
+	cached(t, store, "DOGEUSDT")
+}
+
+func TestSourcesShareOneClientPerEndpoint(t *testing.T) {
+	var s Sources
+	a, _ := s.Source("binance", "http://127.0.0.1:1")
+	b, _ := s.Source("binance", "http://127.0.0.1:1")
+	c, _ := s.Source("binance-futures", "http://127.0.0.1:1")
+	if a != b || a == c || c.Name() != "binance-futures" {
+		t.Fatal("schedules on one endpoint must share the client (and its weight budget)")
+	}
+	if _, err := s.Source("binance", "ftp://x"); err == nil {
+		t.Fatal("an ftp base URL was accepted")
+	}
+}
+
+// klines answers 501 closed candles on the interval's grid, in Binance's row format.
+func klines(interval string) string {
+	step := 15 * time.Minute
+	if interval == "1h" {
+		step = time.Hour
+	}
+	last := time.Now().Truncate(step).Add(-step)
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range 501 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		open := last.Add(-time.Duration(500-i) * step)
+		p := 100 + float64(i%23)
+		b.WriteString(`[` + itoa(open.UnixMilli()) + `,"` + ftoa(p) + `","` + ftoa(p+1) + `","` + ftoa(p-1) + `","` + ftoa(p+0.5) +
+			`","10",` + itoa(open.Add(step).UnixMilli()-1) + `,"1000",1,"1","1","0"]`)
+	}
+	return b.String() + "]"
+}
