@@ -32,6 +32,7 @@ type options struct {
 	defaultExchange   string
 	defaultTimeframes string
 	defaultCandles    int
+	weightPerMinute   int
 
 	cache cache.Config
 }
@@ -66,6 +67,9 @@ func bindFlags(fs *flag.FlagSet) *options {
 		"Exchange for on-demand analyses of symbols no schedule covers: binance, binance-futures or simulated.")
 	fs.StringVar(&o.defaultTimeframes, "default-timeframes", "15m", "Comma-separated timeframes for on-demand analyses.")
 	fs.IntVar(&o.defaultCandles, "default-candles", 500, "Candles fetched per timeframe for on-demand analyses.")
+
+	fs.IntVar(&o.weightPerMinute, "exchange-weight-per-minute", 0,
+		"Request weight each exchange endpoint may use per minute; 0 keeps the Binance-safe defaults (spot 4800, futures 1800).")
 
 	o.cache.BindFlags(fs)
 	return o

@@ -38,7 +38,7 @@ func run(o *options) error {
 	}
 
 	pipeline := &refresh.Pipeline{
-		Sources:  &refresh.Sources{Observer: rec},
+		Sources:  &refresh.Sources{Observer: rec, WeightPerMinute: o.weightPerMinute},
 		Store:    store,
 		Key:      o.cache.Key,
 		Backend:  func() string { return string(store.Serving()) },

@@ -15,6 +15,9 @@ import (
 type Sources struct {
 	// Observer receives every exchange request, for metrics; may be nil.
 	Observer binance.Observer
+	// WeightPerMinute overrides the exchange clients' request-weight budget (0: Binance-safe
+	// defaults), for a private mirror that allows more.
+	WeightPerMinute int
 
 	mu      sync.Mutex
 	clients map[string]market.Source
@@ -39,7 +42,8 @@ func (s *Sources) Source(exchange, baseURL string) (market.Source, error) {
 	case "simulated":
 		src = simulated.New()
 	case "binance", "binance-futures", "":
-		src = binance.New(binance.Config{BaseURL: baseURL, Futures: exchange == "binance-futures", Observer: s.Observer})
+		src = binance.New(binance.Config{BaseURL: baseURL, Futures: exchange == "binance-futures", Observer: s.Observer,
+			WeightPerMinute: s.WeightPerMinute})
 	default:
 		return nil, fmt.Errorf("unknown exchange %q: want binance, binance-futures or simulated", exchange)
 	}
