@@ -4,33 +4,38 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// maxUpdateRetries bounds the optimistic transaction of Update under contention.
-const maxUpdateRetries = 50
+// maxUpdateRetries bounds the optimistic transaction of Update under contention. Every round lets
+// at least one writer of the key through, and the backoff spreads the others out.
+const maxUpdateRetries = 100
 
 // Redis is a Store on a go-redis UniversalClient: standalone, Sentinel or Cluster.
 type Redis struct {
-	client redis.UniversalClient
+	client       redis.UniversalClient
+	prefix       string
+	hits, misses atomic.Uint64
 }
 
 var _ Store = (*Redis)(nil)
 
-// NewRedis connects lazily: the first command dials.
+// NewRedis builds the client from cfg; it connects lazily, on the first command.
 func NewRedis(cfg Config) (*Redis, error) {
 	opts, err := cfg.universalOptions()
 	if err != nil {
 		return nil, err
 	}
-	return &Redis{client: redis.NewUniversalClient(opts)}, nil
+	return &Redis{client: redis.NewUniversalClient(opts), prefix: cfg.KeyPrefix}, nil
 }
 
-// Ping checks the connection.
-func (r *Redis) Ping(ctx context.Context) error { return r.client.Ping(ctx).Err() }
+// Ping checks the connection; an authentication failure says so.
+func (r *Redis) Ping(ctx context.Context) error { return describe(r.client.Ping(ctx).Err()) }
 
 // Get reads a value and its remaining TTL in one round trip.
 func (r *Redis) Get(ctx context.Context, key string) (Entry, error) {
@@ -41,25 +46,28 @@ func (r *Redis) Get(ctx context.Context, key string) (Entry, error) {
 		ttl = p.PTTL(ctx, key)
 		return nil
 	})
-	if errors.Is(err, redis.Nil) || errors.Is(get.Err(), redis.Nil) {
+	if errors.Is(get.Err(), redis.Nil) {
+		r.misses.Add(1)
 		return Entry{}, ErrNotFound
 	}
 	if err != nil {
-		return Entry{}, err
+		return Entry{}, describe(err)
 	}
+	r.hits.Add(1)
 	value, _ := get.Bytes()
 	return Entry{Value: value, Backend: BackendRedis, TTL: max(ttl.Val(), 0)}, nil
 }
 
-// Set writes value with ttl.
+// Set writes value with ttl; ttl <= 0 deletes the key.
 func (r *Redis) Set(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if ttl <= 0 {
 		return r.Delete(ctx, key)
 	}
-	return r.client.Set(ctx, key, value, ttl).Err()
+	return describe(r.client.Set(ctx, key, value, ttl).Err())
 }
 
-// Update is an optimistic WATCH/MULTI transaction, retried while another writer gets in between.
+// Update is an optimistic WATCH/GET/MULTI/SET/EXEC transaction, retried with a jittered backoff
+// while other writers change the key in between. Errors of fn come back unchanged.
 func (r *Redis) Update(ctx context.Context, key string, fn UpdateFunc) error {
 	txf := func(tx *redis.Tx) error {
 		current, err := tx.Get(ctx, key).Bytes()
@@ -71,28 +79,45 @@ func (r *Redis) Update(ctx context.Context, key string, fn UpdateFunc) error {
 		}
 		value, ttl, err := fn(current)
 		if err != nil {
-			return err
+			return updateFuncError{err}
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			if ttl <= 0 {
 				p.Del(ctx, key)
-				return nil
+			} else {
+				p.Set(ctx, key, value, ttl)
 			}
-			p.Set(ctx, key, value, ttl)
 			return nil
 		})
 		return err
 	}
-	for range maxUpdateRetries {
+	for attempt := range maxUpdateRetries {
 		err := r.client.Watch(ctx, txf, key)
-		if !errors.Is(err, redis.TxFailedErr) {
-			return err
+		var fnErr updateFuncError
+		switch {
+		case errors.As(err, &fnErr):
+			return fnErr.err
+		case !errors.Is(err, redis.TxFailedErr):
+			return describe(err)
+		}
+		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt+1, 10))))
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
-	return fmt.Errorf("updating %s: gave up after %d conflicting writers", key, maxUpdateRetries)
+	return fmt.Errorf("updating %s after %d attempts: %w", key, maxUpdateRetries, ErrUpdateConflict)
 }
 
-// Delete removes keys one by one, so it also works across Cluster slots.
+// updateFuncError carries an error of the caller's function through the transaction, so that it
+// is not mistaken for a Redis failure.
+type updateFuncError struct{ err error }
+
+func (e updateFuncError) Error() string { return e.err.Error() }
+func (e updateFuncError) Unwrap() error { return e.err }
+
+// Delete removes keys with one DEL each in a pipeline, so it also works across Cluster slots.
 func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 	if len(keys) == 0 {
 		return nil
@@ -103,52 +128,113 @@ func (r *Redis) Delete(ctx context.Context, keys ...string) error {
 		}
 		return nil
 	})
-	return err
+	return describe(err)
 }
 
-// Keys walks the key space with SCAN (on every master in Cluster mode).
+// Keys walks the key space with SCAN MATCH prefix* (on every master in Cluster mode), never KEYS,
+// which would block Redis while it walks every key.
 func (r *Redis) Keys(ctx context.Context, prefix string) ([]string, error) {
-	match := escapeGlob(prefix) + "*"
-	scan := func(ctx context.Context, c redis.Cmdable) ([]string, error) {
-		var keys []string
-		iter := c.Scan(ctx, 0, match, 1000).Iterator()
-		for iter.Next(ctx) {
-			keys = append(keys, iter.Val())
-		}
-		return keys, iter.Err()
-	}
-	cluster, ok := r.client.(*redis.ClusterClient)
-	if !ok {
-		return scan(ctx, r.client)
-	}
 	var (
 		mu  sync.Mutex
 		out []string
 	)
-	err := cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error {
-		keys, err := scan(ctx, c)
+	err := r.scan(ctx, prefix, func(key string) {
 		mu.Lock()
-		out = append(out, keys...)
+		out = append(out, key)
 		mu.Unlock()
-		return err
 	})
 	return out, err
 }
 
-// resyncScript writes a value unless Redis holds one that lives longer, that is, one written later
-// with the same TTL: an outage's memory copy must not overwrite a newer value from another replica.
+func (r *Redis) countKeys(ctx context.Context, prefix string) (int, error) {
+	var n atomic.Int64
+	err := r.scan(ctx, prefix, func(string) { n.Add(1) })
+	return int(n.Load()), err
+}
+
+func (r *Redis) scan(ctx context.Context, prefix string, each func(key string)) error {
+	match := escapeGlob(prefix) + "*"
+	scanNode := func(ctx context.Context, c redis.Cmdable) error {
+		// SCAN may return a key twice while Redis rehashes; the seen set keeps one.
+		seen := map[string]struct{}{}
+		iter := c.Scan(ctx, 0, match, 1000).Iterator()
+		for iter.Next(ctx) {
+			if _, dup := seen[iter.Val()]; !dup {
+				seen[iter.Val()] = struct{}{}
+				each(iter.Val())
+			}
+		}
+		return iter.Err()
+	}
+	if cluster, ok := r.client.(*redis.ClusterClient); ok {
+		return describe(cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scanNode(ctx, c) }))
+	}
+	return describe(scanNode(ctx, r.client))
+}
+
+// Stats pings Redis and counts the keys under the configured prefix.
+func (r *Redis) Stats(ctx context.Context) Stats {
+	s := Stats{Serving: BackendRedis, RedisEnabled: true, RedisHits: r.hits.Load(), RedisMisses: r.misses.Load()}
+	n, err := r.countKeys(ctx, r.prefix)
+	if err != nil {
+		s.LastError, s.LastErrorAt = err.Error(), time.Now()
+		return s
+	}
+	s.RedisUp, s.Keys = true, n
+	return s
+}
+
+// resyncScript writes a value unless Redis holds one that lives at least as long — with the same
+// TTL per key, one written at the same time or later — or one without expiry, set on purpose.
 var resyncScript = redis.NewScript(`
 local ttl = redis.call('PTTL', KEYS[1])
-if ttl < tonumber(ARGV[2]) then
+if ttl == -2 or (ttl >= 0 and ttl < tonumber(ARGV[2])) then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 1
 end
 return 0`)
 
-// setIfNewer copies an entry written during an outage, keeping its remaining TTL.
-func (r *Redis) setIfNewer(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
-	n, err := resyncScript.Run(ctx, r.client, []string{key}, value, ttl.Milliseconds()).Int()
-	return n == 1, err
+// memoryCopy is an entry written to memory while Redis was down.
+type memoryCopy struct {
+	key   string
+	value []byte
+	ttl   time.Duration
+}
+
+// copyIfNewer writes the outage's entries in one pipeline, each unless Redis holds a newer value.
+// It returns the keys copied and the keys that failed.
+func (r *Redis) copyIfNewer(ctx context.Context, entries []memoryCopy) (copied int, failed []string, err error) {
+	if len(entries) == 0 {
+		return 0, nil, nil
+	}
+	if err := resyncScript.Load(ctx, r.client).Err(); err != nil {
+		return 0, keysOf(entries), describe(err)
+	}
+	cmds := make([]*redis.Cmd, len(entries))
+	_, err = r.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range entries {
+			cmds[i] = resyncScript.EvalSha(ctx, p, []string{e.key}, e.value, max(e.ttl.Milliseconds(), 1))
+		}
+		return nil
+	})
+	for i, cmd := range cmds {
+		n, cmdErr := cmd.Int()
+		switch {
+		case cmdErr != nil:
+			failed = append(failed, entries[i].key)
+		case n == 1:
+			copied++
+		}
+	}
+	return copied, failed, describe(err)
+}
+
+func keysOf(entries []memoryCopy) []string {
+	keys := make([]string, len(entries))
+	for i, e := range entries {
+		keys[i] = e.key
+	}
+	return keys
 }
 
 // Close closes the connection pool.

@@ -1,5 +1,5 @@
 // Package redistest runs a real redis-server for tests, on a free 127.0.0.1 port, and can kill and
-// restart it to test outages.
+// restart it to test outages. The server keeps nothing on disk and stops when the test ends.
 package redistest
 
 import (
@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -18,17 +19,20 @@ type Server struct {
 	t    testing.TB
 	Port int
 	args []string
-	cmd  *exec.Cmd
+	dir  string
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
 }
 
-// Start launches redis-server with extra config arguments (e.g. "--requirepass", "secret") and stops
-// it when the test ends. It fails the test when redis-server is not installed.
+// Start launches redis-server with extra configuration arguments (e.g. "--requirepass", "secret")
+// and kills it when the test ends. It fails the test when redis-server is not installed.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatal("redis-server not found: install it with `apt-get install -y redis-server`")
+		t.Fatal("redis-server not found: apt-get install -y redis-server")
 	}
-	s := &Server{t: t, Port: freePort(t), args: args}
+	s := &Server{t: t, Port: freePort(t), args: args, dir: t.TempDir()}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -40,11 +44,14 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 func (s *Server) start() {
 	s.t.Helper()
 	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--protected-mode", "no"}, s.args...)
-	s.cmd = exec.Command("redis-server", args...)
-	if err := s.cmd.Start(); err != nil {
+		"--dir", s.dir, "--protected-mode", "no"}, s.args...)
+	cmd := exec.Command("redis-server", args...)
+	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("starting redis-server: %v", err)
 	}
+	s.mu.Lock()
+	s.cmd = cmd
+	s.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if ping(s.Addr()) {
@@ -57,12 +64,15 @@ func (s *Server) start() {
 
 // Kill stops the server with SIGKILL, as a crash would.
 func (s *Server) Kill() {
-	if s.cmd == nil || s.cmd.Process == nil {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.cmd = nil
+	s.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
 		return
 	}
-	_ = s.cmd.Process.Kill()
-	_ = s.cmd.Wait()
-	s.cmd = nil
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
 }
 
 // Restart starts the server again on the same port, empty.
@@ -73,6 +83,7 @@ func (s *Server) Restart() {
 }
 
 func freePort(t testing.TB) int {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
