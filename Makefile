@@ -51,7 +51,7 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for envtest under bin/k8s (
 	@hack/setup-envtest.sh >/dev/null
 
 .PHONY: test
-test: manifests generate fmt vet envtest ## Run all tests: unit, envtest (controllers, API, RBAC), chart and e2e.
+test: manifests generate fmt vet envtest helm kustomize ## Run all tests: unit, envtest (controllers, API, RBAC), chart and e2e.
 	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -count=1 -timeout 30m
 
 .PHONY: bench
