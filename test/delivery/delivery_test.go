@@ -238,7 +238,7 @@ func TestChartRefusesBadValues(t *testing.T) {
 	for _, tc := range []struct {
 		name, set, want string
 	}{
-		{"unknown redis mode", "redis.mode=galaxy", "redis.mode"},
+		{"unknown redis mode", "redis.mode=galaxy", "/redis/mode"},
 		{"replicas as text", "replicaCount=two", "replicaCount"},
 		{"unknown top-level key", "colour=blue", "colour"},
 		{"unknown exchange", "operator.defaultExchange=kraken", "defaultExchange"},
@@ -363,7 +363,7 @@ func TestManifestsOnARealAPIServer(t *testing.T) {
 	mustRun(t, crdAndNS.Bytes(), kubectl, "apply", "--server-side", "-f", "-")
 	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", "crd/analysisschedules.analysis.hama-operator.io", "--timeout=30s")
 	mustRun(t, []byte(install), kubectl, "apply", "--dry-run=server", "-f", "-")
-	mustRun(t, nil, kubectl, "apply", "--dry-run=server", "-n", "default", "-f", "config/samples/")
+	mustRun(t, nil, kubectl, "apply", "--dry-run=server", "-n", "default", "-k", "config/samples")
 
 	rendered := mustRun(t, nil, helm, "template", "dry", chart, "--namespace", "hama-operator-system", "--include-crds")
 	mustRun(t, []byte(rendered), kubectl, "apply", "--dry-run=server", "-f", "-")
