@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
-	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/refresh"
 )
@@ -26,22 +25,22 @@ type lookup struct {
 // forced. wait is how long to queue for a computation slot.
 func (s *Server) get(ctx context.Context, symbol string, force bool, wait time.Duration) (lookup, error) {
 	key := s.cache.Config().Key(symbol)
-	if !force {
-		e, err := s.cache.Get(ctx, key)
-		if err == nil {
-			return lookup{doc: e.Value, source: string(e.Backend), cached: true}, nil
-		}
-		if !errors.Is(err, cache.ErrNotFound) {
+	compute := func(ctx context.Context) ([]byte, time.Duration, error) { return s.compute(ctx, symbol, wait) }
+	if force {
+		e, err := s.cache.Compute(ctx, key, compute)
+		if err != nil {
 			return lookup{}, err
 		}
+		return lookup{doc: e.Value, source: "computed"}, nil
 	}
-	e, err := s.cache.Compute(ctx, key, func(ctx context.Context) ([]byte, time.Duration, error) {
-		return s.compute(ctx, symbol, wait)
-	})
-	if err != nil {
+	e, computed, err := s.cache.GetOrCompute(ctx, key, compute)
+	switch {
+	case err != nil:
 		return lookup{}, err
+	case computed:
+		return lookup{doc: e.Value, source: "computed"}, nil
 	}
-	return lookup{doc: e.Value, source: "computed"}, nil
+	return lookup{doc: e.Value, source: string(e.Backend), cached: true}, nil
 }
 
 // compute analyses a symbol in one of the bounded slots, so a replica with a cold cache (a Redis

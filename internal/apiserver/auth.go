@@ -20,66 +20,80 @@ type Authorizer interface {
 }
 
 // KubeAuthorizer authenticates bearer tokens with a TokenReview and authorises them with a
-// SubjectAccessReview on analysisschedules, as controller-runtime's metrics filter does; answers
-// are cached briefly so a busy client costs one review every few seconds, not one per request.
+// SubjectAccessReview on analysisschedules, as controller-runtime's metrics filter does. Answers
+// (including refusals) are cached for TTL, the token review by a hash of the token and the access
+// review by user, verb and namespace, so a busy client costs two API calls every few seconds rather
+// than two per request. Failed reviews are not cached.
 type KubeAuthorizer struct {
 	Client kubernetes.Interface
-	TTL    time.Duration
+	// TTL of cached answers; 10s when zero.
+	TTL time.Duration
 
-	mu    sync.Mutex
-	cache map[[32]byte]cachedDecision
+	mu     sync.Mutex
+	users  map[[32]byte]cached[*authnv1.UserInfo] // nil user: the token is not valid
+	access map[[32]byte]cached[bool]
 }
 
-type cachedDecision struct {
-	err     error
+type cached[T any] struct {
+	value   T
 	expires time.Time
 }
 
-// Authorize returns a 401 or 403 apiError, or nil.
+// maxCachedReviews bounds each cache; when full it is emptied, which only costs fresh reviews.
+const maxCachedReviews = 10000
+
+// Authorize returns nil, or an apiError: 401 without a valid token, 403 when RBAC refuses, 503 when
+// the reviews could not be made.
 func (a *KubeAuthorizer) Authorize(ctx context.Context, r *http.Request, verb, namespace string) error {
 	token, ok := bearerToken(r)
 	if !ok {
 		return errorf(http.StatusUnauthorized, "this call needs a Kubernetes bearer token (Authorization: Bearer <token>)")
 	}
-	key := sha256.Sum256([]byte(verb + "\x00" + namespace + "\x00" + token))
-	now := time.Now()
-	a.mu.Lock()
-	if d, ok := a.cache[key]; ok && now.Before(d.expires) {
-		a.mu.Unlock()
-		return d.err
-	}
-	a.mu.Unlock()
-
-	err := a.review(ctx, token, verb, namespace)
+	user, err := a.authenticate(ctx, token)
 	if err != nil {
-		if ae, ok := err.(*apiError); !ok || ae.status >= 500 {
-			return err // a failed review is not an answer worth remembering
-		}
+		return err
 	}
-	a.mu.Lock()
-	if a.cache == nil || len(a.cache) > 10000 {
-		a.cache = map[[32]byte]cachedDecision{}
+	if user == nil {
+		return errorf(http.StatusUnauthorized, "the bearer token is not valid (TokenReview did not authenticate it)")
 	}
-	ttl := a.TTL
-	if ttl <= 0 {
-		ttl = 10 * time.Second
+	allowed, err := a.authorize(ctx, user, verb, namespace)
+	if err != nil {
+		return err
 	}
-	a.cache[key] = cachedDecision{err: err, expires: now.Add(ttl)}
-	a.mu.Unlock()
-	return err
+	if !allowed {
+		return errorf(http.StatusForbidden, "%s may not %s analysisschedules.%s in namespace %q",
+			user.Username, verb, scheduleGroup, namespace)
+	}
+	return nil
 }
 
-func (a *KubeAuthorizer) review(ctx context.Context, token, verb, namespace string) error {
+const scheduleGroup = "analysis.hama-operator.io"
+
+func (a *KubeAuthorizer) authenticate(ctx context.Context, token string) (*authnv1.UserInfo, error) {
+	key := sha256.Sum256([]byte(token))
+	if v, ok := lookupCached(a, a.users, key); ok {
+		return v, nil
+	}
 	tr, err := a.Client.AuthenticationV1().TokenReviews().Create(ctx,
 		&authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
 	if err != nil {
-		return errorf(http.StatusServiceUnavailable, "token review failed: %v", err)
+		return nil, &apiError{status: http.StatusServiceUnavailable, reason: "AuthenticationUnavailable",
+			msg: "could not review the token: " + err.Error()}
 	}
-	if !tr.Status.Authenticated {
-		return errorf(http.StatusUnauthorized, "the bearer token is not valid")
+	var user *authnv1.UserInfo
+	if tr.Status.Authenticated {
+		user = &tr.Status.User
 	}
-	u := tr.Status.User
-	extra := map[string]authzv1.ExtraValue{}
+	a.users = storeCached(a, a.users, key, user)
+	return user, nil
+}
+
+func (a *KubeAuthorizer) authorize(ctx context.Context, u *authnv1.UserInfo, verb, namespace string) (bool, error) {
+	key := sha256.Sum256([]byte(u.UID + "\x00" + u.Username + "\x00" + verb + "\x00" + namespace))
+	if v, ok := lookupCached(a, a.access, key); ok {
+		return v, nil
+	}
+	extra := make(map[string]authzv1.ExtraValue, len(u.Extra))
 	for k, v := range u.Extra {
 		extra[k] = authzv1.ExtraValue(v)
 	}
@@ -87,17 +101,44 @@ func (a *KubeAuthorizer) review(ctx context.Context, token, verb, namespace stri
 		Spec: authzv1.SubjectAccessReviewSpec{
 			User: u.Username, UID: u.UID, Groups: u.Groups, Extra: extra,
 			ResourceAttributes: &authzv1.ResourceAttributes{
-				Namespace: namespace, Verb: verb, Group: "analysis.hama-operator.io", Resource: "analysisschedules",
+				Namespace: namespace, Verb: verb, Group: scheduleGroup, Resource: "analysisschedules",
 			},
 		},
 	}, metav1.CreateOptions{})
 	if err != nil {
-		return errorf(http.StatusServiceUnavailable, "access review failed: %v", err)
+		return false, &apiError{status: http.StatusServiceUnavailable, reason: "AuthorizationUnavailable",
+			msg: "could not review the access: " + err.Error()}
 	}
-	if !sar.Status.Allowed {
-		return errorf(http.StatusForbidden, "%s may not %s analysisschedules in namespace %q", u.Username, verb, namespace)
+	a.access = storeCached(a, a.access, key, sar.Status.Allowed)
+	return sar.Status.Allowed, nil
+}
+
+func (a *KubeAuthorizer) ttl() time.Duration {
+	if a.TTL <= 0 {
+		return 10 * time.Second
 	}
-	return nil
+	return a.TTL
+}
+
+func lookupCached[T any](a *KubeAuthorizer, m map[[32]byte]cached[T], key [32]byte) (T, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c, ok := m[key]
+	if !ok || !time.Now().Before(c.expires) {
+		var zero T
+		return zero, false
+	}
+	return c.value, true
+}
+
+func storeCached[T any](a *KubeAuthorizer, m map[[32]byte]cached[T], key [32]byte, v T) map[[32]byte]cached[T] {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if m == nil || len(m) >= maxCachedReviews {
+		m = make(map[[32]byte]cached[T])
+	}
+	m[key] = cached[T]{value: v, expires: time.Now().Add(a.ttl())}
+	return m
 }
 
 // bearerToken reads "Authorization: Bearer <token>"; the scheme is case-insensitive (RFC 7235).

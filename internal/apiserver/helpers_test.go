@@ -15,6 +15,11 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/cache"
@@ -97,7 +102,7 @@ func (tokenAuth) Authorize(_ context.Context, r *http.Request, verb, namespace s
 }
 
 type fixture struct {
-	t        *testing.T
+	t        testing.TB
 	url      string
 	server   *Server
 	cache    *cache.Tiered
@@ -111,7 +116,7 @@ type fixtureOption func(*Config, *cache.Config, *testMarket)
 
 // newFixture serves the API over HTTP with a real Tiered cache on a real redis-server (or memory
 // only with withoutRedis), the real refresh pipeline on simulated candles and a fresh registry.
-func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
+func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	t.Helper()
 	cfg := Config{Namespace: "hama"}
 	ccfg := cache.DefaultConfig()
@@ -140,13 +145,23 @@ func newFixture(t *testing.T, opts ...fixtureOption) *fixture {
 		Defaults: refresh.Job{Exchange: "simulated", Timeframes: []string{"15m", "1h"}, Candles: 450,
 			TTL: 15 * time.Minute, Params: hama.DefaultParams()},
 	}}
-	f.server = New(cfg, tiered, f.analyzer, nil, tokenAuth{}, f.rec, logr.Discard())
+	f.server = New(cfg, tiered, f.analyzer, fakeKube(t), tokenAuth{}, f.rec, logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = tiered.Start(ctx) }()
 	ts := httptest.NewServer(f.server)
 	t.Cleanup(func() { ts.Close(); cancel() })
 	f.url = ts.URL
 	return f
+}
+
+// fakeKube is an empty in-memory API for the scheduler routes' input checks; the routes' real
+// behaviour is tested against envtest (scheduler_test.go).
+func fakeKube(t testing.TB) client.Client {
+	scheme := runtime.NewScheme()
+	if err := analysisv1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	return fake.NewClientBuilder().WithScheme(scheme).Build()
 }
 
 func withoutRedis() fixtureOption {

@@ -1,13 +1,13 @@
 package apiserver
 
 import (
-	"encoding/json"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/market"
 )
 
@@ -42,11 +42,11 @@ func (s *Server) statsResponse(r *http.Request) (cacheStatsResponse, error) {
 	if err != nil {
 		return cacheStatsResponse{}, err
 	}
-	st := s.cache.Stats()
+	st := s.cache.Stats(r.Context())
 	return cacheStatsResponse{
 		CacheType: string(st.Serving), CachedSymbols: len(symbols), Symbols: symbols,
 		CacheDurationMinutes: s.cache.Config().DefaultTTL.Minutes(),
-		MemoryCacheFallback:  s.cache.Degraded(), RedisEnabled: st.RedisEnabled, RedisUp: st.RedisUp,
+		MemoryCacheFallback:  st.Serving == cache.BackendMemory, RedisEnabled: st.RedisEnabled, RedisUp: st.RedisUp,
 		Fallbacks: st.Fallbacks, LastError: st.LastError,
 	}, nil
 }
@@ -126,15 +126,14 @@ func (s *Server) listAnalyses(w http.ResponseWriter, r *http.Request) {
 }
 
 // readyz reports the cache state; it stays 200 while memory can serve, with the detail.
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
-	st := s.cache.Stats()
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	st := s.cache.Stats(r.Context())
 	status := "ready"
 	if s.cache.Degraded() {
 		status = "degraded: redis unavailable, serving from memory"
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(envelope{Code: 1, Msg: "success", Data: map[string]any{
+	writeOK(w, map[string]any{
 		"status": status, "cache_backend": st.Serving, "redis_enabled": st.RedisEnabled, "redis_up": st.RedisUp,
 		"fallbacks": st.Fallbacks, "last_error": st.LastError,
-	}})
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -91,12 +92,15 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST "+g+"analyze-batch", s.analyzeBatch)
 	s.mux.HandleFunc("POST "+g+"preload", s.preload)
 	s.mux.HandleFunc("GET "+g+"cache-stats", s.cacheStats)
-	s.mux.HandleFunc("POST "+g+"scheduler/start", s.schedulerStart)
-	s.mux.HandleFunc("POST "+g+"scheduler/stop", s.schedulerStop)
-	s.mux.HandleFunc("GET "+g+"scheduler/status", s.schedulerStatus)
 	s.mux.HandleFunc("GET /api/v1/analysis/{symbol}", s.getAnalysis)
 	s.mux.HandleFunc("GET /api/v1/analysis", s.listAnalyses)
-	s.mux.HandleFunc("GET /api/v1/schedules", s.listSchedules)
+	// Without a Kubernetes client (a development server) the schedule routes do not exist.
+	if s.kube != nil {
+		s.mux.HandleFunc("POST "+g+"scheduler/start", s.schedulerStart)
+		s.mux.HandleFunc("POST "+g+"scheduler/stop", s.schedulerStop)
+		s.mux.HandleFunc("GET "+g+"scheduler/status", s.schedulerStatus)
+		s.mux.HandleFunc("GET /api/v1/schedules", s.listSchedules)
+	}
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeOK(w, map[string]string{"status": "ok"}) })
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 }
@@ -124,8 +128,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route = pattern
 		s.mux.ServeHTTP(sw, r)
 	} else if allowed := s.allowedMethods(r); len(allowed) > 0 {
-		sw.Header().Set("Allow", joinComma(allowed))
-		writeError(sw, errorf(http.StatusMethodNotAllowed, "method %s is not allowed here; use %s", r.Method, joinComma(allowed)))
+		sw.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(sw, errorf(http.StatusMethodNotAllowed, "method %s is not allowed here; use %s", r.Method, strings.Join(allowed, ", ")))
 	} else {
 		writeError(sw, errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path))
 	}
@@ -139,17 +143,6 @@ func (s *Server) allowedMethods(r *http.Request) []string {
 		if _, pattern := s.mux.Handler(probe); pattern != "" {
 			out = append(out, m)
 		}
-	}
-	return out
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, v := range s {
-		if i > 0 {
-			out += ", "
-		}
-		out += v
 	}
 	return out
 }

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Load run of the REST API's hit path: redis-server on a free port, hack/apiload serving the API
+# with 78 symbols preloaded into Redis, then wrk POSTing analyze-symbol bodies that rotate the 78
+# symbols. Prints wrk's report (req/s, latency percentiles) and the server's request metrics.
+#
+#   hack/load-api.sh                 # 30 s, 64 connections, 2 wrk threads
+#   DURATION=10s CONNECTIONS=32 THREADS=1 PPROF=1 hack/load-api.sh
+#
+# Needs redis-server and wrk (apt-get install -y redis-server wrk).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-30s}
+CONNECTIONS=${CONNECTIONS:-64}
+THREADS=${THREADS:-2}
+PPROF=${PPROF:-}
+
+for bin in redis-server wrk go; do
+  command -v "$bin" >/dev/null || { echo "$bin not found: apt-get install -y redis-server wrk" >&2; exit 1; }
+done
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no --protected-mode no >"$work/redis.log" 2>&1 &
+pids+=($!)
+
+go build -o "$work/apiload" ./hack/apiload
+"$work/apiload" -wrk-script "$work/rotate.lua"
+
+api_port=$(free_port)
+pprof_args=()
+if [[ -n "$PPROF" ]]; then
+  pprof_port=$(free_port)
+  pprof_args=(-pprof "127.0.0.1:$pprof_port")
+fi
+for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+"$work/apiload" -addr "127.0.0.1:$api_port" -redis "127.0.0.1:$redis_port" "${pprof_args[@]}" >"$work/api.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do grep -q '^READY' "$work/api.log" && break; sleep 0.1; done
+grep -q '^READY' "$work/api.log" || { cat "$work/api.log" >&2; echo "the API did not start" >&2; exit 1; }
+
+url="http://127.0.0.1:$api_port"
+echo "== one answer (trimmed):"
+curl -s -X POST -H 'Content-Type: application/json' -d '{"symbol":"BTCUSDT"}' "$url/api/gainer-analysis/analyze-symbol" | head -c 300; echo
+echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (redis-server :$redis_port, $(nproc) CPUs, load before: $(cut -d' ' -f1-3 /proc/loadavg))"
+if [[ -n "$PPROF" ]]; then
+  curl -s -o "$work/cpu.pprof" "http://127.0.0.1:$pprof_port/debug/pprof/profile?seconds=10" &
+  profiler=$!
+fi
+wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/rotate.lua" "$url"
+if [[ -n "$PPROF" ]]; then
+  wait "$profiler"
+  go tool pprof -top -nodecount=35 "$work/apiload" "$work/cpu.pprof" 2>/dev/null | head -45
+  if [[ -n "${PPROF_OUT:-}" ]]; then cp "$work/cpu.pprof" "$PPROF_OUT.pprof"; cp "$work/apiload" "$PPROF_OUT.bin"; fi
+fi
+echo "== redis keys: $(redis-cli -p "$redis_port" dbsize)"

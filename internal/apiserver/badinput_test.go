@@ -1,0 +1,114 @@
+package apiserver
+
+import (
+	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/go-logr/logr"
+)
+
+func TestClientMistakesGet4xxWithAMessage(t *testing.T) {
+	f := newFixture(t, withoutRedis())
+	many := make([]string, 201)
+	for i := range many {
+		many[i] = "S" + strings.Repeat("X", 1+i%20) + string(rune('A'+i%26)) + string(rune('A'+i/26))
+	}
+	cases := []struct {
+		name   string
+		path   string
+		body   any
+		status int
+		msg    string
+	}{
+		{"malformed JSON", analyzeSymbolPath, `{"symbol":`, 400, "malformed JSON"},
+		{"not an object", analyzeSymbolPath, `["BTCUSDT"]`, 400, "must be a"},
+		{"wrong type", analyzeSymbolPath, `{"symbol":42}`, 400, `field "symbol" must be a string`},
+		{"wrong bool type", analyzeSymbolPath, `{"symbol":"BTCUSDT","force_refresh":"yes"}`, 400, `"force_refresh" must be a bool`},
+		{"unknown field", analyzeSymbolPath, `{"symbol":"BTCUSDT","timeframe":"1h"}`, 400, `unknown field "timeframe"`},
+		{"empty body", analyzeSymbolPath, ``, 400, "body is empty"},
+		{"two values", analyzeSymbolPath, `{"symbol":"BTCUSDT"} {}`, 400, "more than one JSON value"},
+		{"missing symbol", analyzeSymbolPath, `{}`, 400, "symbol is required"},
+		{"lowercase symbol", analyzeSymbolPath, `{"symbol":"btcusdt"}`, 400, "must be uppercase, like BTCUSDT; it is not converted"},
+		{"overlong symbol", analyzeSymbolPath, `{"symbol":"` + strings.Repeat("A", 31) + `"}`, 400, "longer than 30"},
+		{"one character", analyzeSymbolPath, `{"symbol":"B"}`, 400, "2 to 30 letters or digits"},
+		{"punctuation", analyzeSymbolPath, `{"symbol":"BTC-USDT"}`, 400, "2 to 30 letters or digits"},
+		{"unicode", analyzeSymbolPath, `{"symbol":"BTCÜSDT"}`, 400, "2 to 30 letters or digits"},
+		{"batch without symbols", "/api/gainer-analysis/analyze-batch", `{"symbols":[]}`, 400, "symbols is required"},
+		{"batch too many", "/api/gainer-analysis/analyze-batch", map[string]any{"symbols": many}, 400, "201 symbols is more than the 200"},
+		{"batch duplicate", "/api/gainer-analysis/analyze-batch", `{"symbols":["BTCUSDT","BTCUSDT"]}`, 400, "listed twice"},
+		{"batch bad symbol", "/api/gainer-analysis/analyze-batch", `{"symbols":["BTCUSDT","eth"]}`, 400, "uppercase"},
+		{"batch symbols not a list", "/api/gainer-analysis/analyze-batch", `{"symbols":"BTCUSDT"}`, 400, `"symbols" must be a []string`},
+		{"preload without symbols", "/api/gainer-analysis/preload", `{}`, 400, "symbols is required"},
+		{"scheduler bad name", "/api/gainer-analysis/scheduler/start", `{"symbols":["BTCUSDT"],"name":"Not_A_Name"}`, 400, "name"},
+		{"scheduler negative interval", "/api/gainer-analysis/scheduler/start", `{"symbols":["BTCUSDT"],"interval_minutes":-1}`, 400, "interval_minutes must be positive"},
+		{"scheduler bad namespace", "/api/gainer-analysis/scheduler/stop", `{"namespace":"UPPER"}`, 400, "namespace"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f.post(c.path, "admin", c.body).wantError(t, c.status, c.msg)
+		})
+	}
+	if n := f.analyzer.calls.Load(); n != 0 {
+		t.Errorf("refused requests started %d analyses", n)
+	}
+}
+
+func TestResourceAPIBadInput(t *testing.T) {
+	f := newFixture(t, withoutRedis())
+	f.get("/api/v1/analysis/btcusdt", "").wantError(t, http.StatusBadRequest, "uppercase")
+	f.get("/api/v1/analysis/BTCUSDT?timeframe=7m", "").wantError(t, http.StatusBadRequest, `timeframe "7m" is not one of`)
+	f.get("/api/v1/schedules?namespace=Bad_NS", "").wantError(t, http.StatusBadRequest, "namespace")
+}
+
+func TestBodyOver1MiBIs413(t *testing.T) {
+	f := newFixture(t, withoutRedis())
+	body := append([]byte(`{"symbol":"BTCUSDT","force_refresh":false,"x":"`), bytes.Repeat([]byte("a"), 1<<20)...)
+	body = append(body, `"}`...)
+	f.post(analyzeSymbolPath, "", body).wantError(t, http.StatusRequestEntityTooLarge, "larger than 1048576 bytes")
+	f.post("/api/gainer-analysis/analyze-batch", "", body).wantError(t, http.StatusRequestEntityTooLarge, "larger than")
+}
+
+func TestWrongMethodIs405AndUnknownRouteIs404(t *testing.T) {
+	f := newFixture(t, withoutRedis())
+	r := f.get(analyzeSymbolPath, "")
+	r.wantError(t, http.StatusMethodNotAllowed, "method GET is not allowed here; use POST")
+	if allow := r.header.Get("Allow"); allow != "POST" {
+		t.Errorf("Allow = %q, want POST", allow)
+	}
+	f.do(http.MethodDelete, "/api/v1/analysis/BTCUSDT", "", nil).wantError(t, http.StatusMethodNotAllowed, "use GET")
+	f.get("/api/gainer-analysis/nothing-here", "").wantError(t, http.StatusNotFound, "no route GET /api/gainer-analysis/nothing-here")
+	f.post("/api/v2/analysis", "", `{}`).wantError(t, http.StatusNotFound, "no route")
+
+	if got := apiRequests(t, f, "unmatched", "405"); got != 2 {
+		t.Errorf("405s under route=unmatched = %v, want 2", got)
+	}
+	if got := apiRequests(t, f, "unmatched", "404"); got != 2 {
+		t.Errorf("404s under route=unmatched = %v, want 2 (raw paths never become labels)", got)
+	}
+}
+
+func TestReadsNeedATokenWhenConfigured(t *testing.T) {
+	f := newFixture(t, withoutRedis(), withConfig(func(c *Config) { c.AuthReads = true }))
+	f.get("/api/gainer-analysis/cache-stats", "").wantError(t, http.StatusUnauthorized, "bearer token")
+	f.post(analyzeSymbolPath, "", `{"symbol":"BTCUSDT"}`).wantError(t, http.StatusUnauthorized, "bearer token")
+	f.get("/api/v1/analysis", "bogus").wantError(t, http.StatusUnauthorized, "not valid")
+	f.get("/api/gainer-analysis/cache-stats", "viewer").wantOK(t, nil)
+	f.post(analyzeSymbolPath, "viewer", `{"symbol":"BTCUSDT"}`).wantOK(t, nil)
+	f.post(analyzeSymbolPath, "viewer", `{"symbol":"BTCUSDT","force_refresh":true}`).wantError(t, http.StatusForbidden, "may not update")
+	f.get("/healthz", "").wantOK(t, nil)
+	f.get("/readyz", "").wantOK(t, nil)
+}
+
+func TestScheduleRoutesDoNotExistWithoutAKubernetesClient(t *testing.T) {
+	f := newFixture(t, withoutRedis())
+	dev := httptest.NewServer(New(Config{}, f.cache, f.analyzer, nil, nil, nil, logr.Discard()))
+	t.Cleanup(dev.Close)
+	f.url = dev.URL
+	f.post("/api/gainer-analysis/scheduler/start", "admin", `{"symbols":["BTCUSDT"]}`).wantError(t, http.StatusNotFound, "no route")
+	f.get("/api/v1/schedules", "").wantError(t, http.StatusNotFound, "no route")
+	f.post("/api/gainer-analysis/preload", "admin", `{"symbols":["BTCUSDT"]}`).
+		wantError(t, http.StatusUnauthorized, "token authentication is not configured")
+}

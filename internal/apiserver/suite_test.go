@@ -1,0 +1,84 @@
+package apiserver
+
+import (
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/market/simulated"
+	"github.com/hama-operator/hama-operator/internal/refresh"
+	"github.com/hama-operator/hama-operator/internal/testenv"
+)
+
+// The scheduler routes and the real authentication (TokenReview + SubjectAccessReview) run against
+// envtest's kube-apiserver, which signs ServiceAccount tokens and authorises with RBAC.
+var (
+	testEnv   *envtest.Environment
+	k8sClient client.Client
+	clientset *kubernetes.Clientset
+	apiURL    string
+	stopAPI   context.CancelFunc
+)
+
+func TestSchedulerAPIWithKubernetes(t *testing.T) {
+	RegisterFailHandler(Fail)
+	RunSpecs(t, "REST API against envtest")
+}
+
+var _ = BeforeSuite(func() {
+	scheme := runtime.NewScheme()
+	Expect(clientgoscheme.AddToScheme(scheme)).To(Succeed())
+	Expect(analysisv1alpha1.AddToScheme(scheme)).To(Succeed())
+	assets, err := testenv.AssetsDir()
+	Expect(err).NotTo(HaveOccurred())
+	crds, err := testenv.CRDDir()
+	Expect(err).NotTo(HaveOccurred())
+	testEnv = &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Clean(crds)},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+	}
+	cfg, err := testEnv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
+	Expect(err).NotTo(HaveOccurred())
+	clientset, err = kubernetes.NewForConfig(cfg)
+	Expect(err).NotTo(HaveOccurred())
+
+	ccfg := cache.DefaultConfig()
+	store, err := cache.NewTiered(ccfg, nil, logr.Discard())
+	Expect(err).NotTo(HaveOccurred())
+	pipeline := &refresh.Pipeline{
+		Sources: testSources{&testMarket{sim: simulated.New()}}, Store: store, Key: ccfg.Key, Log: logr.Discard(),
+		Defaults: refresh.Job{Exchange: "simulated", Timeframes: []string{"15m"}, Candles: 450, TTL: time.Hour,
+			Params: hama.DefaultParams()},
+	}
+	srv := New(Config{Namespace: "api-default"}, store, pipeline, k8sClient,
+		&KubeAuthorizer{Client: clientset}, nil, logr.Discard())
+	ts := httptest.NewServer(srv)
+	apiURL = ts.URL
+	stopAPI = func() { ts.Close(); _ = store.Close() }
+})
+
+var _ = AfterSuite(func() {
+	if stopAPI != nil {
+		stopAPI()
+	}
+	if testEnv != nil {
+		Expect(testEnv.Stop()).To(Succeed())
+	}
+})
