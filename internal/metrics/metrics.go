@@ -11,6 +11,13 @@ import (
 	"github.com/hama-operator/hama-operator/internal/cache"
 )
 
+// Label names shared by several collectors.
+const (
+	labelNamespace = "namespace"
+	labelSchedule  = "schedule"
+	labelResult    = "result"
+)
+
 // Recorder holds every collector of the operator.
 type Recorder struct {
 	cacheRequests      *prometheus.CounterVec
@@ -33,7 +40,7 @@ func New(reg prometheus.Registerer) *Recorder {
 	r := &Recorder{
 		cacheRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hama_cache_requests_total", Help: "Cache reads by the backend that answered and the result (hit or miss).",
-		}, []string{"backend", "result"}),
+		}, []string{"backend", labelResult}),
 		cacheBackendUp: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hama_cache_backend_up", Help: "1 while Redis serves the cache, 0 while the memory fallback does (or Redis is disabled).",
 		}),
@@ -45,14 +52,14 @@ func New(reg prometheus.Registerer) *Recorder {
 		}),
 		refreshRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hama_refresh_runs_total", Help: "Schedule refresh runs by result: success, partial or failure.",
-		}, []string{"namespace", "schedule", "result"}),
+		}, []string{labelNamespace, labelSchedule, labelResult}),
 		refreshDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "hama_refresh_duration_seconds", Help: "Duration of schedule refresh runs.",
 			Buckets: []float64{0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600},
-		}, []string{"namespace", "schedule"}),
+		}, []string{labelNamespace, labelSchedule}),
 		symbolAnalyses: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hama_symbol_analyses_total", Help: "Per-symbol analyses by result: success or failure.",
-		}, []string{"result"}),
+		}, []string{labelResult}),
 		upstreamRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hama_upstream_requests_total", Help: "HTTP requests to the exchange by status code (error: no response).",
 		}, []string{"exchange", "code"}),
@@ -62,7 +69,7 @@ func New(reg prometheus.Registerer) *Recorder {
 		}, []string{"exchange"}),
 		lastSuccessfulRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hama_last_successful_refresh_timestamp_seconds", Help: "Unix time of the schedule's last fully successful run.",
-		}, []string{"namespace", "schedule"}),
+		}, []string{labelNamespace, labelSchedule}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hama_api_requests_total", Help: "REST API requests by route pattern and status code.",
 		}, []string{"route", "code"}),
@@ -120,7 +127,7 @@ func (r *Recorder) SetLastSuccess(namespace, name string, at time.Time) {
 
 // Forget removes every series of a deleted schedule.
 func (r *Recorder) Forget(namespace, name string) {
-	labels := prometheus.Labels{"namespace": namespace, "schedule": name}
+	labels := prometheus.Labels{labelNamespace: namespace, labelSchedule: name}
 	r.refreshRuns.DeletePartialMatch(labels)
 	r.refreshDuration.DeletePartialMatch(labels)
 	r.lastSuccessfulRun.DeletePartialMatch(labels)

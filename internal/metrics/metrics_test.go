@@ -14,7 +14,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/cache"
 )
 
-func exercised(t *testing.T) (*Recorder, *prometheus.Registry) {
+func exercised() (*Recorder, *prometheus.Registry) {
 	reg := prometheus.NewRegistry()
 	r := New(reg)
 	r.ObserveCacheRequest(cache.BackendRedis, "hit")
@@ -35,7 +35,7 @@ func exercised(t *testing.T) (*Recorder, *prometheus.Registry) {
 }
 
 func TestValuesAfterEvents(t *testing.T) {
-	r, _ := exercised(t)
+	r, _ := exercised()
 	for _, c := range []struct {
 		name string
 		got  float64
@@ -58,7 +58,7 @@ func TestValuesAfterEvents(t *testing.T) {
 }
 
 func TestForgetRemovesOnlyTheDeletedSchedulesSeries(t *testing.T) {
-	r, _ := exercised(t)
+	r, _ := exercised()
 	r.Forget("default", "top")
 	if n := testutil.CollectAndCount(r.refreshRuns); n != 1 {
 		t.Fatalf("%d run series left, want only other/keep", n)
@@ -74,7 +74,7 @@ func TestExpositionPassesPromtool(t *testing.T) {
 	if err != nil {
 		t.Fatal("promtool not found: install it with `apt-get install -y prometheus`")
 	}
-	_, reg := exercised(t)
+	_, reg := exercised()
 	families, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
