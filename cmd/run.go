@@ -42,6 +42,7 @@ func run(o *options) error {
 		Store:    store,
 		Key:      o.cache.Key,
 		Backend:  func() string { return string(store.Serving()) },
+		Degraded: store.Degraded,
 		Observer: rec,
 		Log:      ctrl.Log.WithName("refresh"),
 		Defaults: refresh.Job{

@@ -314,3 +314,37 @@ var _ = Describe("AnalysisSchedule controller", func() {
 		Expect(metrics.wasForgotten(scheduleKey(keep))).To(BeFalse())
 	})
 })
+
+var _ = Describe("AnalysisSchedule cache degradation", func() {
+	ctx := context.Background()
+
+	It("says so in a CacheDegraded condition while Redis is down, and clears it after", func() {
+		refresher.mu.Lock()
+		refresher.degraded = true
+		refresher.mu.Unlock()
+		DeferCleanup(func() {
+			refresher.mu.Lock()
+			refresher.degraded = false
+			refresher.mu.Unlock()
+		})
+		s := newSchedule("degraded", 10*time.Minute, "BTCUSDT")
+		create(ctx, s)
+		Eventually(func(g Gomega) {
+			c := meta.FindStatusCondition(fetch(ctx, s).Status.Conditions, analysisv1alpha1.ConditionCacheDegraded)
+			g.Expect(c).NotTo(BeNil())
+			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(c.Reason).To(Equal(ReasonRedisDown))
+			g.Expect(c.Message).To(ContainSubstring("copied to Redis when it recovers"))
+		}, "10s", "100ms").Should(Succeed())
+
+		refresher.mu.Lock()
+		refresher.degraded = false
+		refresher.mu.Unlock()
+		update(ctx, s, func(s *analysisv1alpha1.AnalysisSchedule) {
+			s.Annotations = map[string]string{analysisv1alpha1.RefreshRequestedAtAnnotation: "recovered"}
+		})
+		Eventually(func() *metav1.Condition {
+			return meta.FindStatusCondition(fetch(ctx, s).Status.Conditions, analysisv1alpha1.ConditionCacheDegraded)
+		}, "10s", "100ms").Should(BeNil())
+	})
+})

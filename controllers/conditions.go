@@ -16,6 +16,7 @@ const (
 	ReasonProgressing   = "Progressing"
 	ReasonSuspended     = "Suspended"
 	ReasonIdle          = "Idle"
+	ReasonRedisDown     = "RedisUnavailable"
 )
 
 func setCondition(s *analysisv1alpha1.AnalysisSchedule, typ string, status metav1.ConditionStatus, reason, msg string) {

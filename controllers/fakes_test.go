@@ -24,6 +24,7 @@ type recordingRefresher struct {
 	runErr     map[string]error
 	evicted    []string
 	delay      time.Duration
+	degraded   bool
 }
 
 func newRecordingRefresher() *recordingRefresher {
@@ -72,6 +73,9 @@ func (f *recordingRefresher) Refresh(ctx context.Context, job refresh.Job) (refr
 	}
 	report.Signals = signals
 	report.CacheBackend = "memory"
+	f.mu.Lock()
+	report.CacheDegraded = f.degraded
+	f.mu.Unlock()
 	return report, nil
 }
 

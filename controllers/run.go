@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 
@@ -87,6 +88,13 @@ func applyReport(obj *analysisv1alpha1.AnalysisSchedule, job refresh.Job, report
 		Total: int32(total), Succeeded: int32(report.Succeeded), Failed: int32(failed),
 	}
 	obj.Status.CacheBackend = report.CacheBackend
+	if report.CacheDegraded {
+		setCondition(obj, analysisv1alpha1.ConditionCacheDegraded, metav1.ConditionTrue, ReasonRedisDown,
+			"Redis is unavailable: results are held in the operator's memory and copied to Redis when it recovers; "+
+				"other replicas compute on a miss until then")
+	} else {
+		meta.RemoveStatusCondition(&obj.Status.Conditions, analysisv1alpha1.ConditionCacheDegraded)
+	}
 	obj.Status.FailedSymbols = nil
 	for _, f := range report.Failures[:min(failed, analysisv1alpha1.MaxFailedSymbols)] {
 		obj.Status.FailedSymbols = append(obj.Status.FailedSymbols, analysisv1alpha1.SymbolFailure{

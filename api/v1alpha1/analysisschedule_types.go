@@ -32,6 +32,9 @@ const (
 	ConditionReconciling = "Reconciling"
 	// ConditionStalled is True when the schedule cannot make progress until its spec changes.
 	ConditionStalled = "Stalled"
+	// ConditionCacheDegraded is True while Redis is configured but unavailable: results are held in
+	// the operator's memory and copied to Redis when it recovers.
+	ConditionCacheDegraded = "CacheDegraded"
 )
 
 // Exchange names a market data source.

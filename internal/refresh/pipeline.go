@@ -40,7 +40,9 @@ type Pipeline struct {
 	// Key maps a symbol to its cache key.
 	Key func(symbol string) string
 	// Backend names the cache backend currently taking writes ("redis" or "memory").
-	Backend  func() string
+	Backend func() string
+	// Degraded reports whether Redis is configured but not serving; nil means never.
+	Degraded func() bool
 	Observer AnalysisObserver
 	Log      logr.Logger
 	// Now is replaceable in tests; nil means time.Now.
@@ -85,6 +87,9 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 	})
 	if p.Backend != nil {
 		report.CacheBackend = p.Backend()
+	}
+	if p.Degraded != nil {
+		report.CacheDegraded = p.Degraded()
 	}
 	return report, nil
 }

@@ -42,6 +42,9 @@ type Report struct {
 	Signals []analysis.SignalChange
 	// CacheBackend is the backend that took the writes: "redis" or "memory".
 	CacheBackend string
+	// CacheDegraded is true when Redis is configured but was not serving: the results live only in
+	// this replica's memory until Redis recovers and they are copied over.
+	CacheDegraded bool
 }
 
 // Refresher is the work behind a schedule.
