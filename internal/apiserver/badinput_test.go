@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,6 +45,7 @@ func TestClientMistakesGet4xxWithAMessage(t *testing.T) {
 		{"preload without symbols", "/api/gainer-analysis/preload", `{}`, 400, "symbols is required"},
 		{"scheduler bad name", "/api/gainer-analysis/scheduler/start", `{"symbols":["BTCUSDT"],"name":"Not_A_Name"}`, 400, "name"},
 		{"scheduler negative interval", "/api/gainer-analysis/scheduler/start", `{"symbols":["BTCUSDT"],"interval_minutes":-1}`, 400, "interval_minutes must be positive"},
+		{"scheduler huge interval", "/api/gainer-analysis/scheduler/start", `{"symbols":["BTCUSDT"],"interval_minutes":1e300}`, 400, "at most 525600"},
 		{"scheduler bad namespace", "/api/gainer-analysis/scheduler/stop", `{"namespace":"UPPER"}`, 400, "namespace"},
 	}
 	for _, c := range cases {
@@ -111,4 +113,14 @@ func TestScheduleRoutesDoNotExistWithoutAKubernetesClient(t *testing.T) {
 	f.get("/api/v1/schedules", "").wantError(t, http.StatusNotFound, "no route")
 	f.post("/api/gainer-analysis/preload", "admin", `{"symbols":["BTCUSDT"]}`).
 		wantError(t, http.StatusUnauthorized, "token authentication is not configured")
+}
+
+func TestSymbolRuleIsExactlyTheCRDPattern(t *testing.T) {
+	crd := regexp.MustCompile(`^[A-Z0-9]{2,30}$`)
+	for _, s := range []string{"", "A", "AB", "BTCUSDT", "1INCHUSDT", strings.Repeat("Z", 30), strings.Repeat("Z", 31),
+		"btc", "BTC-USDT", "BTC USDT", "BTC\x00", "ÄB", "AB\n", "@[", "`{", "/:"} {
+		if got, want := validateSymbol(s) == nil, crd.MatchString(s); got != want {
+			t.Errorf("validateSymbol(%q) accepts=%v, CRD pattern matches=%v", s, got, want)
+		}
+	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -108,7 +107,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
 // maxScheduleSymbols is the AnalysisSchedule CRD's bound on spec.symbols.
 const maxScheduleSymbols = 1000
 
-var symbolPattern = regexp.MustCompile(`^[A-Z0-9]{2,30}$`)
+// symbolChars reports whether s matches ^[A-Z0-9]*$ (a loop: this runs on every request).
+func symbolChars(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // validateSymbol refuses what the exchange would refuse, without silently fixing it.
 func validateSymbol(s string) error {
@@ -119,7 +126,7 @@ func validateSymbol(s string) error {
 		return errorf(http.StatusBadRequest, "symbol %.40q is longer than 30 characters", s)
 	case strings.ToUpper(s) != s:
 		return errorf(http.StatusBadRequest, "symbol %q must be uppercase, like %s; it is not converted for you", s, strings.ToUpper(s))
-	case !symbolPattern.MatchString(s):
+	case len(s) < 2 || !symbolChars(s):
 		return errorf(http.StatusBadRequest, "symbol %q must be 2 to 30 letters or digits, like BTCUSDT", s)
 	}
 	return nil

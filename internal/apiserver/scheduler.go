@@ -21,6 +21,9 @@ import (
 // defaultScheduleName is the schedule the original service's single scheduler maps to.
 const defaultScheduleName = "default"
 
+// maxIntervalMinutes keeps interval_minutes far from time.Duration's overflow.
+const maxIntervalMinutes = 365 * 24 * 60
+
 type schedulerStartRequest struct {
 	Symbols         []string `json:"symbols"`
 	IntervalMinutes float64  `json:"interval_minutes"`
@@ -55,8 +58,8 @@ func (s *Server) schedulerStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if req.IntervalMinutes < 0 {
-		writeError(w, errorf(http.StatusBadRequest, "interval_minutes must be positive"))
+	if req.IntervalMinutes < 0 || req.IntervalMinutes > maxIntervalMinutes {
+		writeError(w, errorf(http.StatusBadRequest, "interval_minutes must be positive and at most %d (a year)", maxIntervalMinutes))
 		return
 	}
 	ref := s.ref(req.Name, req.Namespace)

@@ -45,7 +45,8 @@ func New(reg prometheus.Registerer) *Recorder {
 			Name: "hama_cache_backend_up", Help: "1 while Redis serves the cache, 0 while the memory fallback does (or Redis is disabled).",
 		}),
 		cacheFallbacks: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hama_cache_fallbacks_total", Help: "Cache operations the memory cache answered in place of Redis: failed Redis calls and calls skipped while the breaker is open.",
+			Name: "hama_cache_fallbacks_total",
+			Help: "Cache operations the memory cache answered in place of Redis: failed Redis calls and calls skipped while the breaker is open.",
 		}),
 		cachedSymbols: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hama_cached_symbols", Help: "Symbols with a cached analysis on the serving backend.",
