@@ -41,6 +41,7 @@ func main() {
 	redisAddr := flag.String("redis", "", "Redis address (host:port); empty for the memory cache only.")
 	pprofAddr := flag.String("pprof", "", "Address for net/http/pprof; empty to disable.")
 	luaPath := flag.String("wrk-script", "", "Write a wrk Lua script rotating the symbols in POST bodies to this file, then exit.")
+	localTTL := flag.Duration("cache-local-ttl", 0, "The cache's --cache-local-ttl: serve recent Redis reads again without a round trip.")
 	flag.Parse()
 	if *luaPath != "" {
 		if err := os.WriteFile(*luaPath, []byte(wrkScript()), 0o644); err != nil {
@@ -48,7 +49,7 @@ func main() {
 		}
 		return
 	}
-	if err := serve(*addr, *redisAddr, *pprofAddr); err != nil {
+	if err := serve(*addr, *redisAddr, *pprofAddr, *localTTL); err != nil {
 		fail(err)
 	}
 }
@@ -58,7 +59,7 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-func serve(addr, redisAddr, pprofAddr string) error {
+func serve(addr, redisAddr, pprofAddr string, localTTL time.Duration) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := stdr.New(nil)
@@ -66,6 +67,7 @@ func serve(addr, redisAddr, pprofAddr string) error {
 	cfg := cache.DefaultConfig()
 	cfg.RedisEnabled = redisAddr != ""
 	cfg.Addrs = []string{redisAddr}
+	cfg.LocalTTL = localTTL
 	rec := metrics.New(prometheus.NewRegistry())
 	store, err := cache.NewTiered(cfg, rec, logr.Discard())
 	if err != nil {

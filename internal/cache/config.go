@@ -44,6 +44,10 @@ type Config struct {
 	MemoryMaxEntries int
 	// HealthInterval is how often Redis is pinged, to notice an outage and the recovery.
 	HealthInterval time.Duration
+	// LocalTTL lets a replica answer a key again from the value it read from Redis at most this
+	// long ago, without a round trip (0: every read goes to Redis). Writes through this replica
+	// replace the local value at once; other replicas' writes show after at most LocalTTL.
+	LocalTTL time.Duration
 	// BreakerCooldown is how long, after a failure, calls skip Redis before one of them triggers a
 	// background probe (in case the health loop is not running). 0 leaves recovery to the loop alone.
 	BreakerCooldown time.Duration
@@ -92,6 +96,8 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MemoryMaxEntries, "memory-cache-max-entries", c.MemoryMaxEntries,
 		"Bound of the in-memory cache; the oldest entries go first.")
 	fs.DurationVar(&c.HealthInterval, "redis-health-interval", c.HealthInterval, "How often Redis is pinged to notice outages and recovery.")
+	fs.DurationVar(&c.LocalTTL, "cache-local-ttl", c.LocalTTL,
+		"Serve a key read from Redis again from this replica for up to this long (e.g. 1s) without a round trip; 0 reads Redis every time.")
 	fs.DurationVar(&c.BreakerCooldown, "redis-breaker-cooldown", c.BreakerCooldown,
 		"After a Redis failure, how long calls skip Redis before one triggers a probe; 0: only the health loop probes.")
 }

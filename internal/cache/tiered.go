@@ -41,6 +41,15 @@ type Tiered struct {
 
 	closing context.Context
 	close   context.CancelFunc
+
+	recent sync.Map // key → *recentRead: values read from Redis, served again within cfg.LocalTTL
+}
+
+// recentRead is a value read from Redis, with when it was read and when it expires.
+type recentRead struct {
+	value     []byte
+	readAt    time.Time
+	expiresAt time.Time
 }
 
 var _ Store = (*Tiered)(nil)
@@ -87,11 +96,15 @@ func (t *Tiered) Get(ctx context.Context, key string) (Entry, error) {
 // get reads without reporting to the observer. A miss still names the backend that missed.
 func (t *Tiered) get(ctx context.Context, key string) (Entry, error) {
 	if t.redisServing() {
+		if e, ok := t.recentRead(key); ok {
+			return e, nil
+		}
 		e, err := t.redis.Get(ctx, key)
 		switch {
 		case err == nil:
 			// Keep the copy an outage would serve, also on replicas that never write.
 			t.memory.fill(key, e.Value, e.TTL)
+			t.rememberRead(key, e)
 			return e, nil
 		case errors.Is(err, ErrNotFound):
 			return Entry{Backend: BackendRedis}, ErrNotFound
@@ -121,6 +134,7 @@ func (t *Tiered) set(ctx context.Context, key string, value []byte, ttl time.Dur
 		return BackendMemory, t.Delete(ctx, key)
 	}
 	_ = t.memory.Set(ctx, key, value, ttl)
+	t.forgetRead(key)
 	for attempt := 0; ; attempt++ {
 		if t.redisServing() {
 			err := t.redis.Set(ctx, key, value, ttl)
@@ -149,6 +163,7 @@ func (t *Tiered) Update(ctx context.Context, key string, fn UpdateFunc) error {
 		value   []byte
 		ttl     time.Duration
 	)
+	t.forgetRead(key)
 	tracked := func(current []byte) ([]byte, time.Duration, error) {
 		value, ttl, fnErr = fn(current)
 		deleted = fnErr == nil && ttl <= 0
@@ -182,6 +197,7 @@ func (t *Tiered) Update(ctx context.Context, key string, fn UpdateFunc) error {
 // Delete removes keys from both tiers; deletes that Redis missed are replayed on recovery.
 func (t *Tiered) Delete(ctx context.Context, keys ...string) error {
 	_ = t.memory.Delete(ctx, keys...)
+	t.forgetRead(keys...)
 	for attempt := 0; ; attempt++ {
 		if t.redisServing() {
 			err := t.redis.Delete(ctx, keys...)
@@ -278,4 +294,39 @@ func (t *Tiered) Close() error {
 		return t.redis.Close()
 	}
 	return nil
+}
+
+// recentRead answers from a Redis value read less than LocalTTL ago.
+func (t *Tiered) recentRead(key string) (Entry, bool) {
+	if t.cfg.LocalTTL <= 0 {
+		return Entry{}, false
+	}
+	v, ok := t.recent.Load(key)
+	if !ok {
+		return Entry{}, false
+	}
+	r := v.(*recentRead)
+	now := time.Now()
+	if now.Sub(r.readAt) >= t.cfg.LocalTTL || !r.expiresAt.After(now) {
+		return Entry{}, false
+	}
+	return Entry{Value: r.value, Backend: BackendRedis, TTL: r.expiresAt.Sub(now)}, true
+}
+
+func (t *Tiered) rememberRead(key string, e Entry) {
+	if t.cfg.LocalTTL <= 0 {
+		return
+	}
+	now := time.Now()
+	t.recent.Store(key, &recentRead{value: e.Value, readAt: now, expiresAt: now.Add(e.TTL)})
+}
+
+// forgetRead drops a remembered read after a write or delete through this replica.
+func (t *Tiered) forgetRead(keys ...string) {
+	if t.cfg.LocalTTL <= 0 {
+		return
+	}
+	for _, k := range keys {
+		t.recent.Delete(k)
+	}
 }
