@@ -8,20 +8,13 @@ import (
 
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/market/binance"
+	"github.com/hama-operator/hama-operator/internal/testenv"
 )
 
 // Every real series of the shared data set analyses to finite, self-consistent values, including
 // XLMBTC's prices near 3e-5.
 func TestRealKlinesAnalyse(t *testing.T) {
-	dir := os.Getenv("HAMA_KLINES_DIR")
-	if dir == "" {
-		t.Skip("HAMA_KLINES_DIR is not set: point it at a directory of Binance klines JSON files (CI sets it)")
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	if len(files) == 0 {
-		t.Fatalf("no *.json files in HAMA_KLINES_DIR=%s", dir)
-	}
-	for _, f := range files {
+	for _, f := range testenv.KlinesFiles(t) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			body, err := os.ReadFile(f)
 			if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/testenv"
 )
 
 // now is the clock of these tests: candles of the fake exchange close before it, except the newest.
@@ -290,15 +291,7 @@ func TestWeightLimiterAccounting(t *testing.T) {
 
 // Real candles from the shared data set, served as Binance serves them.
 func TestDecodesRealKlinesFiles(t *testing.T) {
-	dir := os.Getenv("HAMA_KLINES_DIR")
-	if dir == "" {
-		t.Skip("HAMA_KLINES_DIR is not set: point it at a directory of Binance klines JSON files (CI sets it)")
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-	if len(files) == 0 {
-		t.Fatalf("no *.json files in HAMA_KLINES_DIR=%s", dir)
-	}
-	for _, f := range files {
+	for _, f := range testenv.KlinesFiles(t) {
 		body, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
