@@ -62,12 +62,8 @@ func (s *Server) schedulerStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusBadRequest, "interval_minutes must be positive and at most %d (a year)", maxIntervalMinutes))
 		return
 	}
-	ref := s.ref(req.Name, req.Namespace)
-	if err := validateRef(ref); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.auth.Authorize(r.Context(), r, "patch", ref.Namespace); err != nil {
+	ref, err := s.patchableRef(r, req.Name, req.Namespace)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -118,6 +114,15 @@ type schedulerStopRequest struct {
 	Namespace string `json:"namespace"`
 }
 
+// patchableRef resolves the schedule a scheduler call names and checks that the caller may patch it.
+func (s *Server) patchableRef(r *http.Request, name, namespace string) (scheduleRef, error) {
+	ref := s.ref(name, namespace)
+	if err := validateRef(ref); err != nil {
+		return scheduleRef{}, err
+	}
+	return ref, s.auth.Authorize(r.Context(), r, "patch", ref.Namespace)
+}
+
 func (s *Server) schedulerStop(w http.ResponseWriter, r *http.Request) {
 	var req schedulerStopRequest
 	if r.ContentLength != 0 {
@@ -126,12 +131,8 @@ func (s *Server) schedulerStop(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ref := s.ref(req.Name, req.Namespace)
-	if err := validateRef(ref); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.auth.Authorize(r.Context(), r, "patch", ref.Namespace); err != nil {
+	ref, err := s.patchableRef(r, req.Name, req.Namespace)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
