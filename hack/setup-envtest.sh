@@ -11,7 +11,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 K8S_VERSION=${ENVTEST_K8S_VERSION:-1.36.3}
 ETCD_VERSION=${ENVTEST_ETCD_VERSION:-3.6.6}
-SETUP_ENVTEST_VERSION=${SETUP_ENVTEST_VERSION:-release-0.25}
+SETUP_ENVTEST_VERSION=${SETUP_ENVTEST_VERSION:-v0.25.1}
 GOOS=$(go env GOOS)
 GOARCH=$(go env GOARCH)
 ASSETS="$ROOT/bin/k8s/${K8S_VERSION}-${GOOS}-${GOARCH}"
@@ -43,7 +43,10 @@ try_download() {
   local dir
   dir=$(timeout 60 "$tool" use "$K8S_VERSION" --bin-dir "$ROOT/bin" -p path 2>/dev/null) || return 1
   [ -n "$dir" ] && [ -x "$dir/kube-apiserver" ] || return 1
-  cp -f "$dir/kube-apiserver" "$dir/etcd" "$dir/kubectl" "$ASSETS/" 2>/dev/null || return 1
+  # setup-envtest lays its binaries out the same way under bin/k8s; copy only when it chose elsewhere.
+  if [ "$(cd "$dir" && pwd)" != "$ASSETS" ]; then
+    cp -f "$dir/kube-apiserver" "$dir/etcd" "$dir/kubectl" "$ASSETS/" 2>/dev/null || return 1
+  fi
 }
 
 build_from_proxy() {
