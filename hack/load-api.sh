@@ -6,6 +6,8 @@
 #   hack/load-api.sh                 # 30 s, 64 connections, 2 wrk threads
 #   DURATION=10s CONNECTIONS=32 THREADS=1 PPROF=1 hack/load-api.sh
 #   LOCAL_TTL=1s hack/load-api.sh    # with --cache-local-ttl=1s
+#   SERVER_PIN=0 WRK_PIN=1 GOMAXPROCS=1 THREADS=1 hack/load-api.sh
+#                                    # keep wrk off the server's core (taskset), as separate machines would
 #
 # Needs redis-server and wrk (apt-get install -y redis-server wrk).
 set -euo pipefail
@@ -45,7 +47,7 @@ if [[ -n "$PPROF" ]]; then
   pprof_args=(-pprof "127.0.0.1:$pprof_port")
 fi
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-"$work/apiload" -addr "127.0.0.1:$api_port" -redis "127.0.0.1:$redis_port" -cache-local-ttl "${LOCAL_TTL:-0s}" "${pprof_args[@]}" >"$work/api.log" 2>&1 &
+${SERVER_PIN:+taskset -c $SERVER_PIN} "$work/apiload" -addr "127.0.0.1:$api_port" -redis "127.0.0.1:$redis_port" -cache-local-ttl "${LOCAL_TTL:-0s}" "${pprof_args[@]}" >"$work/api.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 300); do grep -q '^READY' "$work/api.log" && break; sleep 0.1; done
 grep -q '^READY' "$work/api.log" || { cat "$work/api.log" >&2; echo "the API did not start" >&2; exit 1; }
@@ -58,7 +60,7 @@ if [[ -n "$PPROF" ]]; then
   curl -s -o "$work/cpu.pprof" "http://127.0.0.1:$pprof_port/debug/pprof/profile?seconds=10" &
   profiler=$!
 fi
-wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/rotate.lua" "$url"
+${WRK_PIN:+taskset -c $WRK_PIN} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/rotate.lua" "$url"
 if [[ -n "$PPROF" ]]; then
   wait "$profiler"
   go tool pprof -top -nodecount=35 "$work/apiload" "$work/cpu.pprof" 2>/dev/null | head -45
