@@ -25,7 +25,8 @@ var benchKeys = func() []string {
 	return keys
 }()
 
-// benchStores returns the stores under test, filled with benchKeys.
+// benchStores returns the stores under test, filled with benchKeys. The tiered stores read what
+// another client (the "redis" store, as a leader would) wrote: with the client cache, and without.
 func benchStores(b *testing.B) map[string]Store {
 	b.Helper()
 	srv := redistest.Start(b)
@@ -34,12 +35,15 @@ func benchStores(b *testing.B) map[string]Store {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = r.Close() })
+	noClientCache := testConfig(srv.Addr())
+	noClientCache.ClientCache = false
 	stores := map[string]Store{
-		"memory": NewMemory(20000, 0),
-		"redis":  r,
-		"tiered": newTiered(b, testConfig(srv.Addr()), nil, discard, true),
+		"memory":                 NewMemory(20000, 0),
+		"redis":                  r,
+		"tiered":                 newTiered(b, testConfig(srv.Addr()), nil, discard, true),
+		"tiered-no-client-cache": newTiered(b, noClientCache, nil, discard, true),
 	}
-	for _, s := range stores {
+	for _, s := range []Store{stores["memory"], r} {
 		for _, k := range benchKeys {
 			if err := s.Set(context.Background(), k, benchValue, time.Hour); err != nil {
 				b.Fatal(err)
@@ -51,7 +55,7 @@ func benchStores(b *testing.B) map[string]Store {
 
 func BenchmarkGet(b *testing.B) {
 	ctx := context.Background()
-	for _, name := range []string{"memory", "redis", "tiered"} {
+	for _, name := range []string{"memory", "redis", "tiered", "tiered-no-client-cache"} {
 		s := benchStores(b)[name]
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
@@ -93,7 +97,8 @@ func BenchmarkParallelGet(b *testing.B) {
 	for _, k := range benchKeys {
 		_ = down.Set(ctx, k, benchValue, time.Hour)
 	}
-	for name, s := range map[string]Store{"memory": stores["memory"], "tiered": stores["tiered"], "tiered-redis-down": down} {
+	for name, s := range map[string]Store{"memory": stores["memory"], "tiered": stores["tiered"],
+		"tiered-no-client-cache": stores["tiered-no-client-cache"], "tiered-redis-down": down} {
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetParallelism(benchParallelism)

@@ -44,10 +44,13 @@ type Config struct {
 	MemoryMaxEntries int
 	// HealthInterval is how often Redis is pinged, to notice an outage and the recovery.
 	HealthInterval time.Duration
-	// LocalTTL lets a replica answer a key again from the value it read from Redis at most this
-	// long ago, without a round trip (0: every read goes to Redis). Writes through this replica
-	// replace the local value at once; other replicas' writes show after at most LocalTTL.
-	LocalTTL time.Duration
+	// ClientCache keeps the values this replica reads from Redis in its memory and answers repeated
+	// reads from there, without a round trip, until Redis says the key changed (RESP3 CLIENT
+	// TRACKING, go-redis's client-side cache). Standalone Redis, database 0 only.
+	ClientCache bool
+	// ClientCacheMaxStaleness bounds how long a client-cached value is served without asking Redis
+	// again, should an invalidation be lost.
+	ClientCacheMaxStaleness time.Duration
 	// BreakerCooldown is how long, after a failure, calls skip Redis before one of them triggers a
 	// background probe (in case the health loop is not running). 0 leaves recovery to the loop alone.
 	BreakerCooldown time.Duration
@@ -62,6 +65,7 @@ func DefaultConfig() Config {
 		DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
 		KeyPrefix: "hama:analysis:", DefaultTTL: 15 * time.Minute, MemoryMaxEntries: 20000,
 		HealthInterval: 2 * time.Second, BreakerCooldown: 5 * time.Second,
+		ClientCache: true, ClientCacheMaxStaleness: 10 * time.Second,
 	}
 }
 
@@ -96,8 +100,10 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MemoryMaxEntries, "memory-cache-max-entries", c.MemoryMaxEntries,
 		"Bound of the in-memory cache; the oldest entries go first.")
 	fs.DurationVar(&c.HealthInterval, "redis-health-interval", c.HealthInterval, "How often Redis is pinged to notice outages and recovery.")
-	fs.DurationVar(&c.LocalTTL, "cache-local-ttl", c.LocalTTL,
-		"Serve a key read from Redis again from this replica for up to this long (e.g. 1s) without a round trip; 0 reads Redis every time.")
+	fs.BoolVar(&c.ClientCache, "redis-client-cache", c.ClientCache,
+		"Answer repeated reads from this replica's memory until Redis invalidates the key (RESP3 client tracking); standalone Redis, database 0.")
+	fs.DurationVar(&c.ClientCacheMaxStaleness, "redis-client-cache-max-staleness", c.ClientCacheMaxStaleness,
+		"Longest a client-cached value is served without asking Redis again, should an invalidation be lost.")
 	fs.DurationVar(&c.BreakerCooldown, "redis-breaker-cooldown", c.BreakerCooldown,
 		"After a Redis failure, how long calls skip Redis before one triggers a probe; 0: only the health loop probes.")
 }

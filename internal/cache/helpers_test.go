@@ -64,6 +64,23 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
+// readUntilMemoryServes reads key after Redis died: every read must answer want without an error
+// (the client cache may answer the first ones, until go-redis sees its connections closed), until
+// memory answers. It returns memory's answer.
+func readUntilMemoryServes(t testing.TB, c *Tiered, key, want string) Entry {
+	t.Helper()
+	var e Entry
+	eventually(t, "memory serves "+key, func() bool {
+		var err error
+		e, err = c.Get(context.Background(), key)
+		if err != nil || string(e.Value) != want {
+			t.Fatalf("read during the outage = %q from %s, %v; want %q", e.Value, e.Backend, err, want)
+		}
+		return e.Backend == BackendMemory
+	})
+	return e
+}
+
 type countingObserver struct {
 	mu        sync.Mutex
 	requests  map[string]int

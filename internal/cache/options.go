@@ -60,6 +60,9 @@ func (c *Config) validateNumbers() error {
 	if c.DefaultTTL <= 0 || c.MemoryMaxEntries <= 0 || c.HealthInterval <= 0 {
 		return errors.New("cache default TTL, memory max entries and health interval must be positive")
 	}
+	if c.ClientCache && c.ClientCacheMaxStaleness <= 0 {
+		return errors.New("the redis client cache's max staleness must be positive")
+	}
 	return nil
 }
 
@@ -95,6 +98,13 @@ func (c Config) universalOptions() (*redis.UniversalOptions, error) {
 		DisableIdentity:          true,
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
+	if c.clientCacheApplies() {
+		// Client-side caching needs RESP3, whose push messages carry the invalidations.
+		opts.Protocol = 3
+		opts.ClientSideCache = newInvalidationCounter(redis.CacheConfig{
+			MaxEntries: c.MemoryMaxEntries, MaxStaleness: c.ClientCacheMaxStaleness,
+		})
+	}
 	switch c.resolvedMode() {
 	case ModeSentinel:
 		opts.MasterName, opts.DB, opts.SentinelPassword = c.MasterName, c.DB, c.SentinelPassword
@@ -111,6 +121,12 @@ func (c Config) universalOptions() (*redis.UniversalOptions, error) {
 		opts.TLSConfig = tc
 	}
 	return opts, nil
+}
+
+// clientCacheApplies reports whether reads go through go-redis's client-side cache, which it offers
+// for a standalone server's database 0.
+func (c Config) clientCacheApplies() bool {
+	return c.ClientCache && c.resolvedMode() == ModeStandalone && c.DB == 0
 }
 
 // tlsConfig verifies the server against the CA file, or the system roots without one. The server

@@ -20,6 +20,7 @@ const maxUpdateRetries = 100
 type Redis struct {
 	client       redis.UniversalClient
 	prefix       string
+	clientCache  *invalidationCounter // go-redis's client-side cache; nil when reads always go to Redis
 	hits, misses atomic.Uint64
 }
 
@@ -31,13 +32,15 @@ func NewRedis(cfg Config) (*Redis, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Redis{client: redis.NewUniversalClient(opts), prefix: cfg.KeyPrefix}, nil
+	clientCache, _ := opts.ClientSideCache.(*invalidationCounter)
+	return &Redis{client: redis.NewUniversalClient(opts), prefix: cfg.KeyPrefix, clientCache: clientCache}, nil
 }
 
 // Ping checks the connection; an authentication failure says so.
 func (r *Redis) Ping(ctx context.Context) error { return describe(r.client.Ping(ctx).Err()) }
 
-// Get reads a value and its remaining TTL in one round trip.
+// Get reads a value and its remaining TTL in one round trip. Pipelines bypass the client cache, so
+// this is always Redis's answer.
 func (r *Redis) Get(ctx context.Context, key string) (Entry, error) {
 	var get *redis.StringCmd
 	var ttl *redis.DurationCmd
@@ -56,6 +59,33 @@ func (r *Redis) Get(ctx context.Context, key string) (Entry, error) {
 	r.hits.Add(1)
 	value, _ := get.Bytes()
 	return Entry{Value: value, Backend: BackendRedis, TTL: max(ttl.Val(), 0)}, nil
+}
+
+// getCached reads a value through the client cache when it is on: no round trip when this client
+// read the key before and Redis has not invalidated it since. It does not know the TTL.
+func (r *Redis) getCached(ctx context.Context, key string) ([]byte, error) {
+	value, err := r.client.Get(ctx, key).Bytes()
+	switch {
+	case errors.Is(err, redis.Nil):
+		r.misses.Add(1)
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, describe(err)
+	}
+	r.hits.Add(1)
+	return value, nil
+}
+
+// ttl is a key's remaining TTL; ErrNotFound when the key is gone, 0 when it has none.
+func (r *Redis) ttl(ctx context.Context, key string) (time.Duration, error) {
+	d, err := r.client.PTTL(ctx, key).Result()
+	switch {
+	case err != nil:
+		return 0, describe(err)
+	case d == -2: // go-redis passes PTTL's -2 (no such key) and -1 (no expiry) through unscaled
+		return 0, ErrNotFound
+	}
+	return max(d, 0), nil
 }
 
 // Set writes value with ttl; ttl <= 0 deletes the key.

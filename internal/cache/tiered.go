@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"sync"
@@ -42,15 +43,16 @@ type Tiered struct {
 	closing context.Context
 	close   context.CancelFunc
 
-	recent sync.Map // key → *recentRead: values read from Redis, served again within cfg.LocalTTL
+	// wroteAt maps a key this replica wrote to when (unix nanoseconds): reads of it skip the client
+	// cache for ownWriteWindow, so a replica reads its own writes before their invalidation lands.
+	wroteAt sync.Map
+	// confirmed holds what the client cache answered, to answer again while nothing is invalidated.
+	confirmed confirmedValues
 }
 
-// recentRead is a value read from Redis, with when it was read and when it expires.
-type recentRead struct {
-	value     []byte
-	readAt    time.Time
-	expiresAt time.Time
-}
+// ownWriteWindow is how long after writing a key a replica reads it past the client cache. Redis
+// sends the invalidation at once and go-redis applies it within milliseconds (DrainInterval).
+const ownWriteWindow = time.Second
 
 var _ Store = (*Tiered)(nil)
 
@@ -64,7 +66,8 @@ func NewTiered(cfg Config, obs Observer, log logr.Logger) (*Tiered, error) {
 		obs = nopObserver{}
 	}
 	t := &Tiered{cfg: cfg, memory: NewMemory(cfg.MemoryMaxEntries, time.Minute), obs: obs, log: log,
-		dirty: map[string]struct{}{}, deleted: map[string]struct{}{}}
+		dirty: map[string]struct{}{}, deleted: map[string]struct{}{},
+		confirmed: confirmedValues{maxAge: cfg.ClientCacheMaxStaleness}}
 	t.closing, t.close = context.WithCancel(context.Background())
 	obs.SetBackendUp(false)
 	if !cfg.RedisEnabled {
@@ -96,15 +99,9 @@ func (t *Tiered) Get(ctx context.Context, key string) (Entry, error) {
 // get reads without reporting to the observer. A miss still names the backend that missed.
 func (t *Tiered) get(ctx context.Context, key string) (Entry, error) {
 	if t.redisServing() {
-		if e, ok := t.recentRead(key); ok {
-			return e, nil
-		}
-		e, err := t.redis.Get(ctx, key)
+		e, err := t.readRedis(ctx, key)
 		switch {
 		case err == nil:
-			// Keep the copy an outage would serve, also on replicas that never write.
-			t.memory.fill(key, e.Value, e.TTL)
-			t.rememberRead(key, e)
 			return e, nil
 		case errors.Is(err, ErrNotFound):
 			return Entry{Backend: BackendRedis}, ErrNotFound
@@ -134,7 +131,7 @@ func (t *Tiered) set(ctx context.Context, key string, value []byte, ttl time.Dur
 		return BackendMemory, t.Delete(ctx, key)
 	}
 	_ = t.memory.Set(ctx, key, value, ttl)
-	t.forgetRead(key)
+	t.markWritten(key)
 	for attempt := 0; ; attempt++ {
 		if t.redisServing() {
 			err := t.redis.Set(ctx, key, value, ttl)
@@ -163,7 +160,7 @@ func (t *Tiered) Update(ctx context.Context, key string, fn UpdateFunc) error {
 		value   []byte
 		ttl     time.Duration
 	)
-	t.forgetRead(key)
+	t.markWritten(key)
 	tracked := func(current []byte) ([]byte, time.Duration, error) {
 		value, ttl, fnErr = fn(current)
 		deleted = fnErr == nil && ttl <= 0
@@ -197,7 +194,7 @@ func (t *Tiered) Update(ctx context.Context, key string, fn UpdateFunc) error {
 // Delete removes keys from both tiers; deletes that Redis missed are replayed on recovery.
 func (t *Tiered) Delete(ctx context.Context, keys ...string) error {
 	_ = t.memory.Delete(ctx, keys...)
-	t.forgetRead(keys...)
+	t.markWritten(keys...)
 	for attempt := 0; ; attempt++ {
 		if t.redisServing() {
 			err := t.redis.Delete(ctx, keys...)
@@ -296,37 +293,64 @@ func (t *Tiered) Close() error {
 	return nil
 }
 
-// recentRead answers from a Redis value read less than LocalTTL ago.
-func (t *Tiered) recentRead(key string) (Entry, bool) {
-	if t.cfg.LocalTTL <= 0 {
-		return Entry{}, false
-	}
-	v, ok := t.recent.Load(key)
-	if !ok {
-		return Entry{}, false
-	}
-	r := v.(*recentRead)
-	now := time.Now()
-	if now.Sub(r.readAt) >= t.cfg.LocalTTL || !r.expiresAt.After(now) {
-		return Entry{}, false
-	}
-	return Entry{Value: r.value, Backend: BackendRedis, TTL: r.expiresAt.Sub(now)}, true
-}
-
-func (t *Tiered) rememberRead(key string, e Entry) {
-	if t.cfg.LocalTTL <= 0 {
-		return
+// readRedis reads a key from Redis and keeps the copy an outage would serve in memory, also on
+// replicas that never write. With the client cache, a value read before is answered again without
+// a command while Redis has invalidated nothing since; a value new to this replica costs one PTTL,
+// for the memory copy's expiry.
+func (t *Tiered) readRedis(ctx context.Context, key string) (Entry, error) {
+	r := t.redis
+	if r.clientCache == nil || t.wroteRecently(key) {
+		e, err := r.Get(ctx, key)
+		if err == nil {
+			t.memory.fill(key, e.Value, e.TTL)
+		}
+		return e, err
 	}
 	now := time.Now()
-	t.recent.Store(key, &recentRead{value: e.Value, readAt: now, expiresAt: now.Add(e.TTL)})
+	generation := r.clientCache.generation() // before the read: see confirmedValues.put
+	if e, ok := t.confirmed.get(key, generation, now); ok {
+		r.hits.Add(1)
+		return e, nil
+	}
+	value, err := r.getCached(ctx, key)
+	if err != nil {
+		t.confirmed.forget(key)
+		return Entry{}, err
+	}
+	var ttl time.Duration
+	if copied, expiresAt, ok := t.memory.lookupAt(key, now); ok && bytes.Equal(copied, value) {
+		value, ttl = copied, expiresAt.Sub(now)
+	} else {
+		if ttl, err = r.ttl(ctx, key); err != nil {
+			return Entry{}, err
+		}
+		_ = t.memory.Set(ctx, key, value, ttl) // a key without expiry (ttl 0) is not copied
+	}
+	t.confirmed.put(key, value, generation, now, ttl)
+	return Entry{Value: value, Backend: BackendRedis, TTL: ttl}, nil
 }
 
-// forgetRead drops a remembered read after a write or delete through this replica.
-func (t *Tiered) forgetRead(keys ...string) {
-	if t.cfg.LocalTTL <= 0 {
+// markWritten notes keys this replica is writing; see wroteAt.
+func (t *Tiered) markWritten(keys ...string) {
+	if t.redis == nil || t.redis.clientCache == nil {
 		return
 	}
+	t.confirmed.forget(keys...)
+	now := time.Now().UnixNano()
 	for _, k := range keys {
-		t.recent.Delete(k)
+		t.wroteAt.Store(k, now)
 	}
+}
+
+// wroteRecently reports a write of key by this replica within ownWriteWindow, and forgets older ones.
+func (t *Tiered) wroteRecently(key string) bool {
+	v, ok := t.wroteAt.Load(key)
+	if !ok {
+		return false
+	}
+	if time.Since(time.Unix(0, v.(int64))) < ownWriteWindow {
+		return true
+	}
+	t.wroteAt.CompareAndDelete(key, v)
+	return false
 }

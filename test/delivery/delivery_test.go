@@ -209,7 +209,8 @@ func TestChartAllOptions(t *testing.T) {
 	c := get(dep, "spec", "template", "spec", "containers", 0).(map[string]any)
 	args := toStrings(c["args"])
 	for _, want := range []string{"--redis-enabled=true", "--redis-addrs=hama-hama-operator-redis:6379", "--redis-db=2", "--redis-tls=true",
-		"--redis-tls-ca-file=/etc/hama-operator/redis-ca/ca.crt", "--api-auth-reads=true", "--exchange-weight-per-minute=2400"} {
+		"--redis-tls-ca-file=/etc/hama-operator/redis-ca/ca.crt", "--api-auth-reads=true", "--exchange-weight-per-minute=2400",
+		"--redis-client-cache=false", "--redis-client-cache-max-staleness=30s"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("args lack %s: %v", want, args)
 		}
@@ -244,10 +245,11 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"unknown exchange", "operator.defaultExchange=kraken", "defaultExchange"},
 		{"sentinel without a master name", "redis.enabled=true,redis.mode=sentinel,redis.addrs[0]=s:26379", "masterName"},
 		{"redis enabled without an address", "redis.enabled=true", "addrs"},
+		{"client cache staleness without a unit", "redis.clientCache.maxStaleness=10", "maxStaleness"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", "hama", chart}
-			if strings.Contains(tc.set, "=two") {
+			if strings.Contains(tc.set, "=two") || strings.HasSuffix(tc.set, "maxStaleness=10") {
 				args = append(args, "--set-string", tc.set)
 			} else {
 				args = append(args, "--set", tc.set)
