@@ -35,6 +35,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/gctune"
 )
 
 var (
@@ -58,6 +59,12 @@ func main() {
 		setupLog.Error(err, "invalid configuration")
 		os.Exit(1)
 	}
+	gc, err := gctune.Apply(opts.gc)
+	if err != nil {
+		setupLog.Error(err, "setting the garbage collector")
+		os.Exit(1)
+	}
+	setupLog.Info("garbage collector", "gcPercent", gc.GCPercent, "from", gc.GCPercentFrom, "memoryLimitBytes", gc.MemoryLimit)
 	if err := run(opts); err != nil {
 		setupLog.Error(err, "operator stopped")
 		os.Exit(1)
