@@ -88,51 +88,67 @@ func New(cfg Config, c *cache.Tiered, analyzer Analyzer, kube client.Client, aut
 
 func (s *Server) routes() {
 	const g = "/api/gainer-analysis/"
-	s.mux.HandleFunc("POST "+g+"analyze-symbol", s.analyzeSymbol)
-	s.mux.HandleFunc("POST "+g+"analyze-batch", s.analyzeBatch)
-	s.mux.HandleFunc("POST "+g+"preload", s.preload)
-	s.mux.HandleFunc("GET "+g+"cache-stats", s.cacheStats)
-	s.mux.HandleFunc("GET /api/v1/analysis/{symbol}", s.getAnalysis)
-	s.mux.HandleFunc("GET /api/v1/analysis", s.listAnalyses)
+	s.handle("POST "+g+"analyze-symbol", s.analyzeSymbol)
+	s.handle("POST "+g+"analyze-batch", s.analyzeBatch)
+	s.handle("POST "+g+"preload", s.preload)
+	s.handle("GET "+g+"cache-stats", s.cacheStats)
+	s.handle("GET /api/v1/analysis/{symbol}", s.getAnalysis)
+	s.handle("GET /api/v1/analysis", s.listAnalyses)
 	// Without a Kubernetes client (a development server) the schedule routes do not exist.
 	if s.kube != nil {
-		s.mux.HandleFunc("POST "+g+"scheduler/start", s.schedulerStart)
-		s.mux.HandleFunc("POST "+g+"scheduler/stop", s.schedulerStop)
-		s.mux.HandleFunc("GET "+g+"scheduler/status", s.schedulerStatus)
-		s.mux.HandleFunc("GET /api/v1/schedules", s.listSchedules)
+		s.handle("POST "+g+"scheduler/start", s.schedulerStart)
+		s.handle("POST "+g+"scheduler/stop", s.schedulerStop)
+		s.handle("GET "+g+"scheduler/status", s.schedulerStatus)
+		s.handle("GET /api/v1/schedules", s.listSchedules)
 	}
-	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeOK(w, map[string]string{"status": "ok"}) })
-	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeOK(w, map[string]string{"status": "ok"}) })
+	s.handle("GET /readyz", s.readyz)
+	// Everything else, any method: the mux's own 404 and 405 answers are plain text.
+	s.mux.Handle("/", s.instrument(unmatchedRoute, s.unmatched))
 }
 
-// ServeHTTP answers unknown routes and wrong methods with JSON, and records metrics by pattern.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
-	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	route := "unmatched"
-	defer func() {
-		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler {
-				panic(p)
+// unmatchedRoute is the route label of requests no pattern takes.
+const unmatchedRoute = "unmatched"
+
+// handle registers h for pattern, instrumented under the pattern as its route.
+func (s *Server) handle(pattern string, h http.HandlerFunc) {
+	s.mux.Handle(pattern, s.instrument(pattern, h))
+}
+
+// ServeHTTP routes the request; see routes.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// instrument records the request's metrics under route and turns a panic into a JSON 500.
+func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error(nil, "handler panicked", "route", route, "panic", p)
+				if !sw.wrote {
+					writeError(sw, errorf(http.StatusInternalServerError, "internal error"))
+				}
 			}
-			s.log.Error(nil, "handler panicked", "route", route, "panic", p)
-			if !sw.wrote {
-				writeError(sw, errorf(http.StatusInternalServerError, "internal error"))
+			if s.metrics != nil {
+				s.metrics.ObserveAPIRequest(route, sw.status, time.Since(start))
 			}
-		}
-		if s.metrics != nil {
-			s.metrics.ObserveAPIRequest(route, sw.status, time.Since(start))
-		}
-	}()
-	if _, pattern := s.mux.Handler(r); pattern != "" {
-		route = pattern
-		s.mux.ServeHTTP(sw, r)
-	} else if allowed := s.allowedMethods(r); len(allowed) > 0 {
-		sw.Header().Set("Allow", strings.Join(allowed, ", "))
-		writeError(sw, errorf(http.StatusMethodNotAllowed, "method %s is not allowed here; use %s", r.Method, strings.Join(allowed, ", ")))
-	} else {
-		writeError(sw, errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path))
+		}()
+		h(sw, r)
+	})
+}
+
+// unmatched answers a wrong method on a known path with 405 and anything else with 404, in JSON.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	if allowed := s.allowedMethods(r); len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, errorf(http.StatusMethodNotAllowed, "method %s is not allowed here; use %s", r.Method, strings.Join(allowed, ", ")))
+		return
 	}
+	writeError(w, errorf(http.StatusNotFound, "no route %s %s", r.Method, r.URL.Path))
 }
 
 func (s *Server) allowedMethods(r *http.Request) []string {
@@ -140,7 +156,7 @@ func (s *Server) allowedMethods(r *http.Request) []string {
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := s.mux.Handler(probe); pattern != "" {
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != "/" {
 			out = append(out, m)
 		}
 	}
