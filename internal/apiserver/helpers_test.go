@@ -164,6 +164,10 @@ func fakeKube(t testing.TB) client.Client {
 	return fake.NewClientBuilder().WithScheme(scheme).Build()
 }
 
+func withoutClientCache() fixtureOption {
+	return func(_ *Config, c *cache.Config, _ *testMarket) { c.ClientCache = false }
+}
+
 func withoutRedis() fixtureOption {
 	return func(_ *Config, c *cache.Config, _ *testMarket) { c.RedisEnabled = false }
 }
