@@ -24,6 +24,9 @@ section "1000 schedules on one API server: first runs and intervals"
 go test ./controllers/ -count=1 -v -ginkgo.label-filter=scale -ginkgo.v | grep -a 'SCALE' || true
 
 if [ -x hack/load-api.sh ]; then
-  section "REST API cache hits under wrk (Redis backend, 78 symbols, 64 connections)"
+  section "REST API cache hits under wrk (Redis backend, 78 symbols, 64 connections): saturation"
   hack/load-api.sh
+  section "REST API cache hits at 20 000 req/s, then a bare net/http handler under the same load"
+  RATE=20000 hack/load-api.sh
+  BASELINE=1 RATE=20000 hack/load-api.sh
 fi
