@@ -170,15 +170,20 @@ func (s *Server) analyzeBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := validateSymbols(req.Symbols, maxBatchSymbols); err != nil {
+	s.serveBatch(w, r, req.Symbols, req.ForceRefresh)
+}
+
+// serveBatch checks the symbols and the caller (a forced batch is mutating work), then answers them.
+func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, symbols []string, force bool) {
+	if err := validateSymbols(symbols, maxBatchSymbols); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := s.authorize(r, req.ForceRefresh); err != nil {
+	if err := s.authorize(r, force); err != nil {
 		writeError(w, err)
 		return
 	}
-	writeOK(w, s.batch(r.Context(), req.Symbols, req.ForceRefresh))
+	writeOK(w, s.batch(r.Context(), symbols, force))
 }
 
 // batch answers each symbol, BatchConcurrency at a time; a symbol's failure is reported beside the
@@ -261,13 +266,5 @@ func (s *Server) preload(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := validateSymbols(req.Symbols, maxBatchSymbols); err != nil {
-		writeError(w, err)
-		return
-	}
-	if err := s.authorize(r, true); err != nil {
-		writeError(w, err)
-		return
-	}
-	writeOK(w, s.batch(r.Context(), req.Symbols, true))
+	s.serveBatch(w, r, req.Symbols, true)
 }

@@ -177,11 +177,16 @@ func scheduleStatusOf(o *analysisv1alpha1.AnalysisSchedule) scheduleStatus {
 	return st
 }
 
-// schedules lists the schedules of namespace ("" for every namespace), sorted.
-func (s *Server) schedules(ctx context.Context, namespace string) ([]scheduleStatus, error) {
-	var list analysisv1alpha1.AnalysisScheduleList
-	if err := s.kube.List(ctx, &list, client.InNamespace(namespace)); err != nil {
+// schedules lists the schedules of the request's ?namespace= (absent: every namespace), sorted,
+// once the caller may list there.
+func (s *Server) schedules(r *http.Request) ([]scheduleStatus, error) {
+	namespace, err := s.listScope(r)
+	if err != nil {
 		return nil, err
+	}
+	var list analysisv1alpha1.AnalysisScheduleList
+	if err := s.kube.List(r.Context(), &list, client.InNamespace(namespace)); err != nil {
+		return nil, kubeError(err)
 	}
 	out := make([]scheduleStatus, 0, len(list.Items))
 	for i := range list.Items {
@@ -221,14 +226,9 @@ func validateRef(ref scheduleRef) error {
 
 // schedulerStatus reads the CRs: the operator's scheduler is running while any schedule is active.
 func (s *Server) schedulerStatus(w http.ResponseWriter, r *http.Request) {
-	ns, err := s.listScope(r)
+	schedules, err := s.schedules(r)
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	schedules, err := s.schedules(r.Context(), ns)
-	if err != nil {
-		writeError(w, kubeError(err))
 		return
 	}
 	stats, err := s.statsResponse(r)
@@ -257,14 +257,9 @@ func (s *Server) schedulerStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listSchedules(w http.ResponseWriter, r *http.Request) {
-	ns, err := s.listScope(r)
+	schedules, err := s.schedules(r)
 	if err != nil {
 		writeError(w, err)
-		return
-	}
-	schedules, err := s.schedules(r.Context(), ns)
-	if err != nil {
-		writeError(w, kubeError(err))
 		return
 	}
 	writeOK(w, map[string]any{"schedules": schedules})
