@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -71,38 +70,6 @@ func writeError(w http.ResponseWriter, err error) {
 
 // defaultRetryAfter is what a 503 tells clients to wait when the cause has no better estimate.
 const defaultRetryAfter = 2 * time.Second
-
-// maxBodyBytes bounds request bodies.
-const maxBodyBytes = 1 << 20
-
-// decodeBody reads a JSON object into dst, refusing unknown fields, trailing data and large bodies.
-func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(dst); err != nil {
-		var tooBig *http.MaxBytesError
-		var typeErr *json.UnmarshalTypeError
-		var syntaxErr *json.SyntaxError
-		switch {
-		case errors.As(err, &tooBig):
-			return errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxBodyBytes)
-		case errors.Is(err, io.EOF):
-			return errorf(http.StatusBadRequest, "request body is empty; send a JSON object")
-		case errors.As(err, &typeErr):
-			return errorf(http.StatusBadRequest, "field %q must be a %s, not a JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
-		case errors.As(err, &syntaxErr):
-			return errorf(http.StatusBadRequest, "malformed JSON at byte %d: %v", syntaxErr.Offset, err)
-		case strings.HasPrefix(err.Error(), "json: unknown field"):
-			return errorf(http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), "json: "))
-		default:
-			return errorf(http.StatusBadRequest, "malformed JSON: %v", err)
-		}
-	}
-	if dec.More() {
-		return errorf(http.StatusBadRequest, "request body holds more than one JSON value")
-	}
-	return nil
-}
 
 // maxScheduleSymbols is the AnalysisSchedule CRD's bound on spec.symbols.
 const maxScheduleSymbols = 1000
