@@ -22,12 +22,12 @@ func restore(t *testing.T) {
 
 func TestApplySetsThePercentAndAFractionOfTheContainerLimit(t *testing.T) {
 	restore(t)
-	r, err := apply(Settings{GCPercent: 400, MemoryLimitRatio: 0.9}, memlimit.Limit(1000<<20))
+	r, err := apply(Settings{GCPercent: 800, MemoryLimitRatio: 0.9}, memlimit.Limit(1000<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := debug.SetGCPercent(100); got != 400 || r.GCPercent != 400 || r.GCPercentFrom != "flag" {
-		t.Fatalf("GC percent %d (result %+v), want 400 from the flag", got, r)
+	if got := debug.SetGCPercent(100); got != 800 || r.GCPercent != 800 || r.GCPercentFrom != "flag" {
+		t.Fatalf("GC percent %d (result %+v), want 800 from the flag", got, r)
 	}
 	if got := debug.SetMemoryLimit(-1); got != 900<<20 || r.MemoryLimit != got {
 		t.Fatalf("memory limit %d (result %d), want 90%% of 1000 MiB", got, r.MemoryLimit)
@@ -40,7 +40,7 @@ func TestApplyLeavesWhatTheEnvironmentSets(t *testing.T) {
 	t.Setenv("GOMEMLIMIT", "300MiB")
 	debug.SetGCPercent(150) // what the runtime read from GOGC at start
 	debug.SetMemoryLimit(300 << 20)
-	r, err := apply(Settings{GCPercent: 400, MemoryLimitRatio: 0.9}, memlimit.Limit(1000<<20))
+	r, err := apply(Settings{GCPercent: 800, MemoryLimitRatio: 0.9}, memlimit.Limit(1000<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,11 +56,11 @@ func TestApplyWithoutAContainerLimitSetsNone(t *testing.T) {
 	restore(t)
 	debug.SetMemoryLimit(math.MaxInt64)
 	noLimit := func() (uint64, error) { return 0, memlimit.ErrNoLimit }
-	r, err := apply(Settings{GCPercent: 400, MemoryLimitRatio: 0.9}, noLimit)
+	r, err := apply(Settings{GCPercent: 800, MemoryLimitRatio: 0.9}, noLimit)
 	if err != nil || r.MemoryLimit != math.MaxInt64 {
 		t.Fatalf("result %+v, %v; want no limit and no error", r, err)
 	}
-	if _, err := apply(Settings{GCPercent: 400, MemoryLimitRatio: 0}, memlimit.Limit(1000<<20)); err != nil {
+	if _, err := apply(Settings{GCPercent: 800, MemoryLimitRatio: 0}, memlimit.Limit(1000<<20)); err != nil {
 		t.Fatal(err)
 	}
 	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
