@@ -15,7 +15,8 @@
 #                                    # the same load on a bare net/http handler with a body of the same
 #                                    # size: the latency any Go server gets on this machine now
 #
-# It also prints the CPU time the hypervisor stole during the run: on a shared VM the p99 follows it.
+# It also prints the CPU time the hypervisor stole during the run (on a shared VM the p99 follows it)
+# and the server's own CPU time per request, which the neighbours move far less than the tail.
 #
 # Needs redis-server and wrk (apt-get install -y redis-server wrk).
 set -euo pipefail
@@ -57,7 +58,8 @@ if [[ -n "$PPROF" ]]; then
 fi
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
 ${SERVER_PIN:+taskset -c $SERVER_PIN} "$work/apiload" -addr "127.0.0.1:$api_port" -redis "127.0.0.1:$redis_port" -redis-client-cache="${CLIENT_CACHE:-true}" ${BASELINE:+-baseline} "${pprof_args[@]}" >"$work/api.log" 2>&1 &
-pids+=($!)
+server_pid=$!
+pids+=($server_pid)
 for _ in $(seq 300); do grep -q '^READY' "$work/api.log" && break; sleep 0.1; done
 grep -q '^READY' "$work/api.log" || { cat "$work/api.log" >&2; echo "the API did not start" >&2; exit 1; }
 
@@ -70,10 +72,16 @@ if [[ -n "$PPROF" ]]; then
   profiler=$!
 fi
 cpu_times() { awk '/^cpu /{t=0; for (i=2; i<=NF; i++) t+=$i; print $9, t}' /proc/stat; }
+# The server's own CPU time (user + system, in clock ticks): less noisy than the tail on a shared VM.
+server_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
 read -r steal0 total0 < <(cpu_times)
-WRK_RATE="$RATE" WRK_THREADS="$THREADS" ${WRK_PIN:+taskset -c $WRK_PIN} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/rotate.lua" "$url"
+ticks0=$(server_ticks)
+WRK_RATE="$RATE" WRK_THREADS="$THREADS" ${WRK_PIN:+taskset -c $WRK_PIN} wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$work/rotate.lua" "$url" | tee "$work/wrk.out"
+ticks1=$(server_ticks)
 read -r steal1 total1 < <(cpu_times)
 echo "== CPU time stolen by the hypervisor during the run: $(awk -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) 'BEGIN{printf "%.1f%%", t ? 100*s/t : 0}')"
+requests=$(awk '/requests in/{print $1}' "$work/wrk.out")
+echo "== server CPU: $(awk -v t=$((ticks1 - ticks0)) -v hz="$(getconf CLK_TCK)" -v n="${requests:-0}" 'BEGIN{printf "%.1f s, %.1f µs per request", t/hz, n ? 1e6*t/hz/n : 0}')"
 if [[ -n "$PPROF" ]]; then
   wait "$profiler"
   go tool pprof -top -nodecount=35 "$work/apiload" "$work/cpu.pprof" 2>/dev/null | head -45
