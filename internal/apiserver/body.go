@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"reflect"
+	"strings"
 	"sync"
 
 	"github.com/go-json-experiment/json"
@@ -24,14 +25,13 @@ var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // decodeBody reads one JSON object into dst, refusing unknown fields, trailing data and large bodies.
 func decodeBody(w http.ResponseWriter, r *http.Request, dst any) error {
-	buf := bodyPool.Get().(*bytes.Buffer)
+	buf := bodyPool.Get().(*bytes.Buffer) // empty: buffers are reset before they go back
 	defer func() {
 		if buf.Cap() <= 64<<10 { // do not keep a rare large body's buffer alive
 			buf.Reset()
 			bodyPool.Put(buf)
 		}
 	}()
-	buf.Reset()
 	if _, err := buf.ReadFrom(http.MaxBytesReader(w, r.Body, maxBodyBytes)); err != nil {
 		if tooBig := (*http.MaxBytesError)(nil); errors.As(err, &tooBig) {
 			return errorf(http.StatusRequestEntityTooLarge, "request body is larger than %d bytes", maxBodyBytes)
@@ -54,10 +54,7 @@ func bodyError(body []byte, err error) error {
 	var syntactic *jsontext.SyntacticError
 	switch {
 	case errors.As(err, &semantic):
-		field := string(semantic.JSONPointer)
-		if len(field) > 0 {
-			field = field[1:] // "/symbols/0" → "symbols/0"
-		}
+		field := fieldName(semantic.JSONPointer)
 		switch {
 		case errors.Is(err, json.ErrUnknownName):
 			return errorf(http.StatusBadRequest, "unknown field %q (field names are case-sensitive)", field)
@@ -72,7 +69,7 @@ func bodyError(body []byte, err error) error {
 		off := syntactic.ByteOffset
 		switch {
 		case errors.Is(err, jsontext.ErrDuplicateName):
-			return errorf(http.StatusBadRequest, "field %q appears twice", string(syntactic.JSONPointer)[1:])
+			return errorf(http.StatusBadRequest, "field %q appears twice", fieldName(syntactic.JSONPointer))
 		case off > 0 && off <= int64(len(body)) && jsontext.Value(body[:off]).IsValid():
 			// Everything before the error is one whole value: the rest is extra.
 			return errorf(http.StatusBadRequest, "request body must hold one JSON value; more follows at byte %d", off)
@@ -81,6 +78,9 @@ func bodyError(body []byte, err error) error {
 	}
 	return errorf(http.StatusBadRequest, "malformed JSON: %v", err)
 }
+
+// fieldName is the field an error points at, as clients write it: "/symbols/0" → "symbols/0", "" for the body.
+func fieldName(p jsontext.Pointer) string { return strings.TrimPrefix(string(p), "/") }
 
 // kindName names a JSON kind in words (jsontext prints objects and arrays as "{" and "[").
 func kindName(k jsontext.Kind) string {
