@@ -67,8 +67,12 @@ func run(o *options) error {
 		if err != nil {
 			return err
 		}
+		auth, err := apiserver.NewKubeAuthorizer(clientset)
+		if err != nil {
+			return err
+		}
 		api := apiserver.New(apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, AuthReads: o.apiAuthReads},
-			store, pipeline, mgr.GetClient(), &apiserver.KubeAuthorizer{Client: clientset}, rec, ctrl.Log.WithName("api"))
+			store, pipeline, mgr.GetClient(), auth, rec, ctrl.Log.WithName("api"))
 		if err := mgr.Add(api); err != nil {
 			return err
 		}

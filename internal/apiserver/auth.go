@@ -2,15 +2,22 @@ package apiserver
 
 import (
 	"context"
-	"crypto/sha256"
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	authnv1 "k8s.io/api/authentication/v1"
-	authzv1 "k8s.io/api/authorization/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilerrors "k8s.io/apimachinery/pkg/util/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/apiserver/pkg/apis/apiserver"
+	"k8s.io/apiserver/pkg/authentication/authenticator"
+	"k8s.io/apiserver/pkg/authentication/authenticatorfactory"
+	"k8s.io/apiserver/pkg/authorization/authorizer"
+	"k8s.io/apiserver/pkg/authorization/authorizerfactory"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -19,126 +26,94 @@ type Authorizer interface {
 	Authorize(ctx context.Context, r *http.Request, verb, namespace string) error
 }
 
-// KubeAuthorizer authenticates bearer tokens with a TokenReview and authorises them with a
-// SubjectAccessReview on analysisschedules, as controller-runtime's metrics filter does. Answers
-// (including refusals) are cached for TTL, the token review by a hash of the token and the access
-// review by user, verb and namespace, so a busy client costs two API calls every few seconds rather
-// than two per request. Failed reviews are not cached.
+// KubeAuthorizer authenticates bearer tokens with TokenReviews and authorises them with
+// SubjectAccessReviews on analysisschedules, through k8s.io/apiserver's delegating authenticator and
+// authorizer (the pair controller-runtime's secure metrics filter uses). Both cache their answers,
+// refusals included, for reviewTTL, so a busy client costs two API calls every few seconds rather
+// than two per request; reviews that could not be made are not cached.
 type KubeAuthorizer struct {
-	Client kubernetes.Interface
-	// TTL of cached answers; 10s when zero.
-	TTL time.Duration
-
-	mu     sync.Mutex
-	users  map[[32]byte]cached[*authnv1.UserInfo] // nil user: the token is not valid
-	access map[[32]byte]cached[bool]
+	authn authenticator.Request
+	authz authorizer.Authorizer
 }
 
-type cached[T any] struct {
-	value   T
-	expires time.Time
-}
+// reviewTTL bounds how long a revoked token or RoleBinding keeps working.
+const reviewTTL = 10 * time.Second
 
-// maxCachedReviews bounds each cache; when full it is emptied, which only costs fresh reviews.
-const maxCachedReviews = 10000
+// NewKubeAuthorizer reviews through client; the operator's ServiceAccount needs create on
+// tokenreviews and subjectaccessreviews (system:auth-delegator).
+func NewKubeAuthorizer(client kubernetes.Interface) (*KubeAuthorizer, error) {
+	// Retry what is transient (connection reset, 429, 5xx) for about 4 s, as controller-runtime does.
+	backoff := wait.Backoff{Duration: 500 * time.Millisecond, Factor: 1.5, Jitter: 0.2, Steps: 5}
+	authn, _, err := authenticatorfactory.DelegatingAuthenticatorConfig{
+		Anonymous:                &apiserver.AnonymousAuthConfig{Enabled: false},
+		TokenAccessReviewClient:  client.AuthenticationV1(),
+		TokenAccessReviewTimeout: 10 * time.Second,
+		WebhookRetryBackoff:      &backoff,
+		CacheTTL:                 reviewTTL,
+	}.New()
+	if err != nil {
+		return nil, fmt.Errorf("token authenticator: %w", err)
+	}
+	authz, err := authorizerfactory.DelegatingAuthorizerConfig{
+		SubjectAccessReviewClient: client.AuthorizationV1(),
+		AllowCacheTTL:             reviewTTL,
+		DenyCacheTTL:              reviewTTL,
+		WebhookRetryBackoff:       &backoff,
+	}.New()
+	if err != nil {
+		return nil, fmt.Errorf("access authorizer: %w", err)
+	}
+	return &KubeAuthorizer{authn: authn, authz: authz}, nil
+}
 
 // Authorize returns nil, or an apiError: 401 without a valid token, 403 when RBAC refuses, 503 when
 // the reviews could not be made.
 func (a *KubeAuthorizer) Authorize(ctx context.Context, r *http.Request, verb, namespace string) error {
-	token, ok := bearerToken(r)
-	if !ok {
+	if _, ok := bearerToken(r); !ok {
 		return errorf(http.StatusUnauthorized, "this call needs a Kubernetes bearer token (Authorization: Bearer <token>)")
 	}
-	user, err := a.authenticate(ctx, token)
-	if err != nil {
-		return err
-	}
-	if user == nil {
+	// A clone, because the authenticator deletes the Authorization header of a request it accepts,
+	// and a request can be authorised twice (scheduler/start: patch, then create).
+	res, ok, err := a.authn.AuthenticateRequest(r.Clone(ctx))
+	switch {
+	case !ok && reviewFailed(err):
+		return &apiError{status: http.StatusServiceUnavailable, reason: "AuthenticationUnavailable",
+			msg: "could not review the token: " + err.Error()}
+	case !ok:
 		return errorf(http.StatusUnauthorized, "the bearer token is not valid (TokenReview did not authenticate it)")
 	}
-	allowed, err := a.authorize(ctx, user, verb, namespace)
+	decision, _, err := a.authz.Authorize(ctx, authorizer.AttributesRecord{
+		User: res.User, Verb: verb, Namespace: namespace,
+		APIGroup: scheduleGroup, Resource: "analysisschedules", ResourceRequest: true,
+	})
 	if err != nil {
-		return err
+		return &apiError{status: http.StatusServiceUnavailable, reason: "AuthorizationUnavailable",
+			msg: "could not review the access: " + err.Error()}
 	}
-	if !allowed {
+	if decision != authorizer.DecisionAllow {
 		return errorf(http.StatusForbidden, "%s may not %s analysisschedules.%s in namespace %q",
-			user.Username, verb, scheduleGroup, namespace)
+			res.User.GetName(), verb, scheduleGroup, namespace)
 	}
 	return nil
 }
 
 const scheduleGroup = "analysis.hama-operator.io"
 
-func (a *KubeAuthorizer) authenticate(ctx context.Context, token string) (*authnv1.UserInfo, error) {
-	key := sha256.Sum256([]byte(token))
-	if v, ok := lookupCached(a, a.users, key); ok {
-		return v, nil
+// reviewFailed tells a TokenReview that could not be made (the API server unreachable, timing out or
+// refusing the operator) from one that was answered "not authenticated", which the authenticator
+// also reports as an error, carrying the review's message.
+func reviewFailed(err error) bool {
+	errs := []error{err}
+	var agg utilerrors.Aggregate
+	if errors.As(err, &agg) {
+		errs = agg.Errors()
 	}
-	tr, err := a.Client.AuthenticationV1().TokenReviews().Create(ctx,
-		&authnv1.TokenReview{Spec: authnv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
-	if err != nil {
-		return nil, &apiError{status: http.StatusServiceUnavailable, reason: "AuthenticationUnavailable",
-			msg: "could not review the token: " + err.Error()}
-	}
-	var user *authnv1.UserInfo
-	if tr.Status.Authenticated {
-		user = &tr.Status.User
-	}
-	a.users = storeCached(a, a.users, key, user)
-	return user, nil
-}
-
-func (a *KubeAuthorizer) authorize(ctx context.Context, u *authnv1.UserInfo, verb, namespace string) (bool, error) {
-	key := sha256.Sum256([]byte(u.UID + "\x00" + u.Username + "\x00" + verb + "\x00" + namespace))
-	if v, ok := lookupCached(a, a.access, key); ok {
-		return v, nil
-	}
-	extra := make(map[string]authzv1.ExtraValue, len(u.Extra))
-	for k, v := range u.Extra {
-		extra[k] = authzv1.ExtraValue(v)
-	}
-	sar, err := a.Client.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authzv1.SubjectAccessReview{
-		Spec: authzv1.SubjectAccessReviewSpec{
-			User: u.Username, UID: u.UID, Groups: u.Groups, Extra: extra,
-			ResourceAttributes: &authzv1.ResourceAttributes{
-				Namespace: namespace, Verb: verb, Group: scheduleGroup, Resource: "analysisschedules",
-			},
-		},
-	}, metav1.CreateOptions{})
-	if err != nil {
-		return false, &apiError{status: http.StatusServiceUnavailable, reason: "AuthorizationUnavailable",
-			msg: "could not review the access: " + err.Error()}
-	}
-	a.access = storeCached(a, a.access, key, sar.Status.Allowed)
-	return sar.Status.Allowed, nil
-}
-
-func (a *KubeAuthorizer) ttl() time.Duration {
-	if a.TTL <= 0 {
-		return 10 * time.Second
-	}
-	return a.TTL
-}
-
-func lookupCached[T any](a *KubeAuthorizer, m map[[32]byte]cached[T], key [32]byte) (T, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	c, ok := m[key]
-	if !ok || !time.Now().Before(c.expires) {
-		var zero T
-		return zero, false
-	}
-	return c.value, true
-}
-
-func storeCached[T any](a *KubeAuthorizer, m map[[32]byte]cached[T], key [32]byte, v T) map[[32]byte]cached[T] {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if m == nil || len(m) >= maxCachedReviews {
-		m = make(map[[32]byte]cached[T])
-	}
-	m[key] = cached[T]{value: v, expires: time.Now().Add(a.ttl())}
-	return m
+	return slices.ContainsFunc(errs, func(err error) bool {
+		var status apierrors.APIStatus
+		var transport *url.Error
+		return errors.As(err, &status) || errors.As(err, &transport) ||
+			errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	})
 }
 
 // bearerToken reads "Authorization: Bearer <token>"; the scheme is case-insensitive (RFC 7235).

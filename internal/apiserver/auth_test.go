@@ -2,44 +2,78 @@ package apiserver
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
-	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
 	authzv1 "k8s.io/api/authorization/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 )
 
-// reviewingClientset answers TokenReviews for "good" and "limited" and SubjectAccessReviews that
-// allow good everything and limited nothing, counting the calls.
-func reviewingClientset(tokenReviews, accessReviews *int, fail *bool) *fake.Clientset {
-	cs := fake.NewClientset()
-	cs.PrependReactor("create", "tokenreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		*tokenReviews++
-		if *fail {
-			return true, nil, errors.New("apiserver unreachable")
-		}
-		tr := a.(k8stesting.CreateAction).GetObject().(*authnv1.TokenReview).DeepCopy()
+// reviewServer answers TokenReviews and SubjectAccessReviews over HTTP as kube-apiserver does:
+// tokens "good" and "limited" are valid, anything else is refused with the API server's message;
+// "good" may do anything on analysisschedules (when its Extra arrived), "limited" nothing. While
+// refuse is set, both reviews fail as they do when the operator lacks system:auth-delegator.
+type reviewServer struct {
+	tokenReviews, accessReviews atomic.Int32
+	refuse                      atomic.Bool
+}
+
+func (s *reviewServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	if s.refuse.Load() {
+		status := apierrors.NewForbidden(schema.GroupResource{Group: "authentication.k8s.io", Resource: "tokenreviews"},
+			"", errors.New("the operator may not create reviews")).Status()
+		w.WriteHeader(http.StatusForbidden)
+		_ = json.NewEncoder(w).Encode(status)
+		return
+	}
+	switch r.URL.Path {
+	case "/apis/authentication.k8s.io/v1/tokenreviews":
+		s.tokenReviews.Add(1)
+		var tr authnv1.TokenReview
+		_ = json.NewDecoder(r.Body).Decode(&tr)
 		switch tr.Spec.Token {
 		case "good", "limited":
-			tr.Status = authnv1.TokenReviewStatus{Authenticated: true, User: authnv1.UserInfo{Username: tr.Spec.Token,
-				Extra: map[string]authnv1.ExtraValue{"scopes": {"a"}}}}
+			tr.Status = authnv1.TokenReviewStatus{Authenticated: true, User: authnv1.UserInfo{
+				Username: tr.Spec.Token, Extra: map[string]authnv1.ExtraValue{"scopes": {"a"}}}}
+		default:
+			tr.Status = authnv1.TokenReviewStatus{Error: "[invalid bearer token, token lookup failed]"}
 		}
-		return true, tr, nil
-	})
-	cs.PrependReactor("create", "subjectaccessreviews", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		*accessReviews++
-		sar := a.(k8stesting.CreateAction).GetObject().(*authzv1.SubjectAccessReview).DeepCopy()
+		_ = json.NewEncoder(w).Encode(tr)
+	case "/apis/authorization.k8s.io/v1/subjectaccessreviews":
+		s.accessReviews.Add(1)
+		var sar authzv1.SubjectAccessReview
+		_ = json.NewDecoder(r.Body).Decode(&sar)
 		ra := sar.Spec.ResourceAttributes
-		sar.Status.Allowed = sar.Spec.User == "good" && ra.Group == "analysis.hama-operator.io" &&
-			ra.Resource == "analysisschedules" && sar.Spec.Extra["scopes"][0] == "a"
-		return true, sar, nil
-	})
-	return cs
+		sar.Status.Allowed = sar.Spec.User == "good" && ra != nil && ra.Group == "analysis.hama-operator.io" &&
+			ra.Resource == "analysisschedules" && len(sar.Spec.Extra["scopes"]) == 1
+		_ = json.NewEncoder(w).Encode(sar)
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func (s *reviewServer) counts() (int32, int32) { return s.tokenReviews.Load(), s.accessReviews.Load() }
+
+func kubeAuthorizerFor(t *testing.T, url string) *KubeAuthorizer {
+	t.Helper()
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewKubeAuthorizer(cs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
 
 func bearer(token string) *http.Request {
@@ -62,9 +96,10 @@ func statusOf(err error) int {
 }
 
 func TestKubeAuthorizerMapsReviewsToStatusesAndCachesThem(t *testing.T) {
-	var tokenReviews, accessReviews int
-	var fail bool
-	a := &KubeAuthorizer{Client: reviewingClientset(&tokenReviews, &accessReviews, &fail), TTL: time.Hour}
+	srv := &reviewServer{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	a := kubeAuthorizerFor(t, ts.URL)
 	ctx := context.Background()
 
 	for _, c := range []struct {
@@ -75,8 +110,8 @@ func TestKubeAuthorizerMapsReviewsToStatusesAndCachesThem(t *testing.T) {
 			t.Errorf("token %q: status %d, want %d", c.token, got, c.want)
 		}
 	}
-	if tokenReviews != 3 || accessReviews != 2 {
-		t.Fatalf("reviews: %d token, %d access; want 3 and 2 (no review without a token)", tokenReviews, accessReviews)
+	if tr, sar := srv.counts(); tr != 3 || sar != 2 {
+		t.Fatalf("reviews: %d token, %d access; want 3 and 2 (no review without a token)", tr, sar)
 	}
 	for range 5 {
 		if err := a.Authorize(ctx, bearer("good"), "update", "ns"); err != nil {
@@ -86,34 +121,49 @@ func TestKubeAuthorizerMapsReviewsToStatusesAndCachesThem(t *testing.T) {
 			t.Fatalf("cached denial = %d, want 403", got)
 		}
 	}
-	if tokenReviews != 3 || accessReviews != 2 {
-		t.Errorf("repeated calls reviewed again: %d token, %d access reviews", tokenReviews, accessReviews)
+	if tr, sar := srv.counts(); tr != 3 || sar != 2 {
+		t.Errorf("repeated calls reviewed again: %d token, %d access reviews", tr, sar)
 	}
-	if err := a.Authorize(ctx, bearer("good"), "create", "other"); err != nil || accessReviews != 3 {
-		t.Errorf("another verb and namespace must be reviewed on its own: err %v, %d access reviews", err, accessReviews)
+	if err := a.Authorize(ctx, bearer("good"), "create", "other"); err != nil {
+		t.Errorf("good may create in another namespace: %v", err)
+	}
+	if _, sar := srv.counts(); sar != 3 {
+		t.Errorf("another verb and namespace must be reviewed on its own: %d access reviews, want 3", sar)
 	}
 
-	fail = true
+	srv.refuse.Store(true)
 	if got := statusOf(a.Authorize(ctx, bearer("fresh"), "update", "ns")); got != http.StatusServiceUnavailable {
-		t.Errorf("review failure = %d, want 503 (the server's problem, not the caller's)", got)
+		t.Errorf("token review refused = %d, want 503 (the server's problem, not the caller's)", got)
 	}
-	fail = false
-	if got := statusOf(a.Authorize(ctx, bearer("fresh"), "update", "ns")); got != 401 || tokenReviews != 5 {
-		t.Errorf("after a failed review the next call reviews again: status %d, %d token reviews", got, tokenReviews)
+	if got := statusOf(a.Authorize(ctx, bearer("good"), "delete", "ns")); got != http.StatusServiceUnavailable {
+		t.Errorf("access review refused = %d, want 503", got)
+	}
+	srv.refuse.Store(false)
+	if got := statusOf(a.Authorize(ctx, bearer("fresh"), "update", "ns")); got != 401 {
+		t.Errorf("after a failed review the next call reviews again: status %d, want 401", got)
+	}
+	if tr, _ := srv.counts(); tr != 4 {
+		t.Errorf("%d answered token reviews, want 4 (the refused one is not cached)", tr)
 	}
 }
 
-func TestKubeAuthorizerForgetsAfterTTL(t *testing.T) {
-	var tokenReviews, accessReviews int
-	var fail bool
-	a := &KubeAuthorizer{Client: reviewingClientset(&tokenReviews, &accessReviews, &fail), TTL: time.Millisecond}
-	for range 2 {
-		if err := a.Authorize(context.Background(), bearer("good"), "update", "ns"); err != nil {
-			t.Fatal(err)
+func TestKubeAuthorizerLeavesTheRequestAsItWas(t *testing.T) {
+	ts := httptest.NewServer(&reviewServer{})
+	defer ts.Close()
+	a := kubeAuthorizerFor(t, ts.URL)
+	r := bearer("good")
+	for _, verb := range []string{"patch", "create"} {
+		if err := a.Authorize(context.Background(), r, verb, "ns"); err != nil {
+			t.Fatalf("%s: %v (scheduler/start authorises one request twice)", verb, err)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-	if tokenReviews != 2 {
-		t.Errorf("%d token reviews after the TTL passed, want 2", tokenReviews)
+}
+
+func TestKubeAuthorizerUnreachableAPIServerIs503(t *testing.T) {
+	ts := httptest.NewServer(&reviewServer{})
+	a := kubeAuthorizerFor(t, ts.URL)
+	ts.Close()
+	if got := statusOf(a.Authorize(context.Background(), bearer("good"), "update", "ns")); got != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", got)
 	}
 }

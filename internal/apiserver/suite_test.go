@@ -67,8 +67,10 @@ var _ = BeforeSuite(func() {
 		Defaults: refresh.Job{Exchange: "simulated", Timeframes: []string{"15m"}, Candles: 450, TTL: time.Hour,
 			Params: hama.DefaultParams()},
 	}
+	kubeAuth, err := NewKubeAuthorizer(clientset)
+	Expect(err).NotTo(HaveOccurred())
 	srv := New(Config{Namespace: "api-default"}, store, pipeline, k8sClient,
-		&KubeAuthorizer{Client: clientset}, nil, logr.Discard())
+		kubeAuth, nil, logr.Discard())
 	ts := httptest.NewServer(srv)
 	apiURL = ts.URL
 	stopAPI = func() { ts.Close(); _ = store.Close() }
