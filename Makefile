@@ -51,8 +51,9 @@ envtest: ## Provide kube-apiserver, etcd and kubectl for envtest under bin/k8s (
 	@hack/setup-envtest.sh >/dev/null
 
 .PHONY: test
-test: manifests generate fmt vet envtest helm kustomize ## Run all tests: unit, envtest (controllers, API, RBAC), chart and e2e.
-	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./... -count=1 -timeout 30m
+test: manifests generate fmt vet envtest helm kustomize ## Run all tests: unit and envtest with the race detector, then chart and e2e.
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test -race $$(go list ./... | grep -v /test/e2e) -count=1 -timeout 30m
+	KUBEBUILDER_ASSETS="$$(hack/setup-envtest.sh)" go test ./test/e2e/... -count=1 -timeout 30m
 
 .PHONY: bench
 bench: ## Run the Go benchmarks (analysis, klines decode, exchange fan-out, cache).
