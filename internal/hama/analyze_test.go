@@ -46,6 +46,11 @@ type referenceFile struct {
 			BarsSince                                 *int   `json:"bars_since"`
 			CrossCloseTime                            *int64 `json:"cross_close_time"`
 			BBBasis, BBUpper, BBLower, BBWidth, BBPos float64
+			Indicators                                struct {
+				RSI, EMA20, EMA50, MACDLine, MACDSignal, MACDHistogram float64
+				Support, Resistance, VolumeRatio                       float64
+				CandlePattern                                          string `json:"candle_pattern"`
+			}
 		} `json:"want"`
 	} `json:"cases"`
 }
@@ -58,7 +63,10 @@ func loadReference(t testing.TB) (referenceFile, []market.Candle) {
 	// The Python field names are snake_case; map the few that differ by hand.
 	r := strings.NewReplacer(`"hama_open"`, `"HAMAOpen"`, `"hama_high"`, `"HAMAHigh"`, `"hama_low"`, `"HAMALow"`,
 		`"hama_close"`, `"HAMAClose"`, `"bb_basis"`, `"BBBasis"`, `"bb_upper"`, `"BBUpper"`, `"bb_lower"`, `"BBLower"`,
-		`"bb_width"`, `"BBWidth"`, `"bb_position"`, `"BBPos"`, `"mult"`, `"Mult"`)
+		`"bb_width"`, `"BBWidth"`, `"bb_position"`, `"BBPos"`, `"mult"`, `"Mult"`, `"indicators"`, `"Indicators"`,
+		`"ema_20"`, `"EMA20"`, `"ema_50"`, `"EMA50"`, `"macd_line"`, `"MACDLine"`, `"macd_signal"`, `"MACDSignal"`,
+		`"macd_histogram"`, `"MACDHistogram"`, `"support_level"`, `"Support"`, `"resistance_level"`, `"Resistance"`,
+		`"volume_ratio"`, `"VolumeRatio"`)
 	var ref referenceFile
 	if err := json.Unmarshal([]byte(r.Replace(string(raw))), &ref); err != nil {
 		t.Fatal(err)
@@ -71,6 +79,14 @@ func loadReference(t testing.TB) (referenceFile, []market.Candle) {
 		}
 	}
 	return ref, candles
+}
+
+// deref reads an indicator, na (NaN) when it is null.
+func deref(v *float64) float64 {
+	if v == nil {
+		return na
+	}
+	return *v
 }
 
 func maSpec(v [2]any) (MAType, int) { return MAType(v[0].(string)), int(v[1].(float64)) }
@@ -100,10 +116,22 @@ func TestMatchesIndependentReference(t *testing.T) {
 				{"ma", got.MA.Value, w.MA}, {"bb.basis", got.Bollinger.Basis, w.BBBasis},
 				{"bb.upper", got.Bollinger.Upper, w.BBUpper}, {"bb.lower", got.Bollinger.Lower, w.BBLower},
 				{"bb.width", got.Bollinger.Width, w.BBWidth}, {"bb.position", got.Bollinger.Position, w.BBPos},
+				{"rsi", deref(got.Indicators.RSI), w.Indicators.RSI},
+				{"ema_20", deref(got.Indicators.EMA20), w.Indicators.EMA20},
+				{"ema_50", deref(got.Indicators.EMA50), w.Indicators.EMA50},
+				{"macd.line", deref(got.Indicators.MACD.Line), w.Indicators.MACDLine},
+				{"macd.signal", deref(got.Indicators.MACD.Signal), w.Indicators.MACDSignal},
+				{"macd.histogram", deref(got.Indicators.MACD.Histogram), w.Indicators.MACDHistogram},
+				{"support_level", deref(got.Indicators.SupportLevel), w.Indicators.Support},
+				{"resistance_level", deref(got.Indicators.ResistanceLevel), w.Indicators.Resistance},
+				{"volume_ratio", deref(got.Indicators.VolumeRatio), w.Indicators.VolumeRatio},
 			} {
 				if !near(c.got, c.want) {
 					t.Errorf("%s = %.12g, reference %.12g", c.name, c.got, c.want)
 				}
+			}
+			if got.Indicators.CandlePattern != w.Indicators.CandlePattern {
+				t.Errorf("candle_pattern = %s, reference %s", got.Indicators.CandlePattern, w.Indicators.CandlePattern)
 			}
 			if got.HAMA.Color != w.Color || got.MA.Rising != w.MARising || got.MA.Strength != w.Strength ||
 				got.MA.Trend != w.Trend || got.Cross.Last != w.LastCross {
@@ -162,7 +190,8 @@ func TestResultJSONIsFiniteAndComplete(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, field := range []string{`"hama":{"open":`, `"color":`, `"ma":{"value":`, `"strength":`, `"cross":{"last":`,
-		`"maintain_bullish":`, `"bollinger":{"basis":`, `"squeeze":`, `"zone":`, `"signal":{"summary":`, `"candle_close_time":`} {
+		`"maintain_bullish":`, `"bollinger":{"basis":`, `"squeeze":`, `"zone":`, `"signal":{"summary":`, `"candle_close_time":`,
+		`"indicators":{"rsi":`, `"macd":{"line":`, `"ema_50":`, `"support_level":`, `"candle_pattern":`} {
 		if !strings.Contains(string(b), field) {
 			t.Errorf("JSON lacks %s: %s", field, b)
 		}

@@ -20,6 +20,8 @@ type Result struct {
 	MaintainBearish bool      `json:"maintain_bearish"`
 	Bollinger       Bollinger `json:"bollinger"`
 	Signal          Signal    `json:"signal"`
+	// Indicators are the classic indicators of the same candles, beside the script's outputs.
+	Indicators Indicators `json:"indicators"`
 
 	ComputedAt time.Time `json:"computed_at"`
 	// ExpiresAt is when the cache drops this timeframe (computed_at + the schedule's ttl).
@@ -86,4 +88,38 @@ const (
 	CrossUp   = "up"
 	CrossDown = "down"
 	CrossNone = "none"
+)
+
+// Indicators are classic indicators at the last bar, with Pine semantics (docs/analysis.md). A value
+// that is na (too few candles for its length) is null.
+type Indicators struct {
+	RSI   *float64 `json:"rsi"` // ta.rsi(close, 14)
+	MACD  MACD     `json:"macd"`
+	EMA20 *float64 `json:"ema_20"` // ta.ema(close, 20)
+	EMA50 *float64 `json:"ema_50"` // ta.ema(close, 50)
+	// SupportLevel and ResistanceLevel are the lowest low and the highest high of the last 20 bars.
+	SupportLevel    *float64 `json:"support_level"`
+	ResistanceLevel *float64 `json:"resistance_level"`
+	// VolumeRatio is the last bar's volume over ta.sma(volume, 20) (that mean includes the last bar).
+	VolumeRatio *float64 `json:"volume_ratio"`
+	// CandlePattern classifies the last two exchange candles: bullish_engulfing, bearish_engulfing,
+	// doji, hammer, shooting_star or none.
+	CandlePattern string `json:"candle_pattern"`
+}
+
+// MACD is ta.macd(close, 12, 26, 9) at the last bar.
+type MACD struct {
+	Line      *float64 `json:"line"`
+	Signal    *float64 `json:"signal"`
+	Histogram *float64 `json:"histogram"`
+}
+
+// Candle patterns.
+const (
+	PatternBullishEngulfing = "bullish_engulfing"
+	PatternBearishEngulfing = "bearish_engulfing"
+	PatternDoji             = "doji"
+	PatternHammer           = "hammer"
+	PatternShootingStar     = "shooting_star"
+	PatternNone             = "none"
 )

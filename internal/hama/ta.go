@@ -35,11 +35,16 @@ func sma(src []float64, n int, out []float64) {
 	}
 }
 
-// ema writes ta.ema(src, n) into out. Pine seeds it with ta.sma(src, n) on the first bar where the
-// previous EMA is na, then applies alpha = 2/(n+1); an na in src makes that bar na, and the next
-// bars re-seed from the SMA once its window is clean again.
-func ema(src []float64, n int, out []float64) {
-	alpha := 2 / float64(n+1)
+// ema writes ta.ema(src, n) into out: smoothed with alpha = 2/(n+1).
+func ema(src []float64, n int, out []float64) { smooth(src, n, 2/float64(n+1), out) }
+
+// rma writes ta.rma(src, n) into out, the average ta.rsi uses: smoothed with alpha = 1/n.
+func rma(src []float64, n int, out []float64) { smooth(src, n, 1/float64(n), out) }
+
+// smooth is the recurrence Pine's ta.ema and ta.rma share. Pine seeds it with ta.sma(src, n) on the
+// first bar where the previous value is na, then applies prev + alpha·(src − prev); an na in src
+// makes that bar na, and the next bars re-seed from the SMA once its window is clean again.
+func smooth(src []float64, n int, alpha float64, out []float64) {
 	beta := 1 - alpha
 	i := 0
 	for i < len(src) {
@@ -155,4 +160,76 @@ func crossover(a, b []float64, i int) bool {
 // crossunder is ta.crossunder at bar i.
 func crossunder(a, b []float64, i int) bool {
 	return i > 0 && a[i] < b[i] && a[i-1] >= b[i-1]
+}
+
+// rsi writes ta.rsi(src, n) into out, as TradingView's built-in RSI defines it:
+// up = ta.rma(max(ta.change(src), 0), n), down = ta.rma(-min(ta.change(src), 0), n),
+// rsi = down == 0 ? 100 : up == 0 ? 0 : 100 − 100 / (1 + up/down). ta.change is na on the first bar,
+// so the first RSI is at bar n. up and down are scratch space of len(src).
+func rsi(src []float64, n int, out, up, down []float64) {
+	for i := range src {
+		if i == 0 {
+			up[i], down[i] = na, na
+			continue
+		}
+		change := src[i] - src[i-1] // na when either is na, and math.Max/Min keep na
+		up[i], down[i] = math.Max(change, 0), -math.Min(change, 0)
+	}
+	rma(up, n, out)  // out: the average gain
+	rma(down, n, up) // up: the average loss (up is no longer needed as input)
+	for i := range out {
+		gain, loss := out[i], up[i]
+		switch {
+		case isNA(gain) || isNA(loss):
+			out[i] = na
+		case loss == 0:
+			out[i] = 100
+		case gain == 0:
+			out[i] = 0
+		default:
+			out[i] = 100 - 100/(1+gain/loss)
+		}
+	}
+}
+
+// macd writes ta.macd(src, fast, slow, signal)'s MACD line (ta.ema(src, fast) − ta.ema(src, slow))
+// into line and its signal line (ta.ema(line, signal)) into sig; the histogram is line − sig.
+// tmp is scratch space of len(src).
+func macd(src []float64, fast, slow, signal int, line, sig, tmp []float64) {
+	ema(src, fast, line)
+	ema(src, slow, tmp)
+	for i := range line {
+		line[i] -= tmp[i] // na − x and x − na are na
+	}
+	ema(line, signal, sig)
+}
+
+// highestAt is ta.highest(src, n) at the last bar; na with fewer than n bars or an na among them.
+func highestAt(src []float64, n int) float64 {
+	if n < 1 || len(src) < n {
+		return na
+	}
+	best := math.Inf(-1)
+	for _, v := range src[len(src)-n:] {
+		if isNA(v) {
+			return na
+		}
+		best = math.Max(best, v)
+	}
+	return best
+}
+
+// lowestAt is ta.lowest(src, n) at the last bar; na with fewer than n bars or an na among them.
+func lowestAt(src []float64, n int) float64 {
+	if n < 1 || len(src) < n {
+		return na
+	}
+	best := math.Inf(1)
+	for _, v := range src[len(src)-n:] {
+		if isNA(v) {
+			return na
+		}
+		best = math.Min(best, v)
+	}
+	return best
 }

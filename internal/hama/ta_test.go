@@ -160,3 +160,82 @@ func TestEMAReseedsAfterNA(t *testing.T) {
 	ema([]float64{1, 2, 3, na, 5, 6, 7, 8}, 3, out)
 	assertSeries(t, "ema", out, []float64{na, na, 2, na, na, na, 6, 7})
 }
+
+// Hand-worked: RMA(3), alpha = 1/3. Seeded with SMA(3) of 3,6,9 = 6; then 6 + (12 − 6)/3 = 8.
+// A leading na delays the seed by a bar, as for the EMA.
+func TestRMAByHand(t *testing.T) {
+	out := make([]float64, 4)
+	rma([]float64{3, 6, 9, 12}, 3, out)
+	assertSeries(t, "rma", out, []float64{na, na, 6, 8})
+	rma([]float64{na, 3, 6, 9}, 3, out)
+	assertSeries(t, "rma after na", out, []float64{na, na, na, 6})
+}
+
+// Hand-worked RSI(3) of closes 10, 11, 13, 12, 15, 15:
+//
+//	change  na  +1  +2  −1  +3   0
+//	gain    na   1   2   0   3   0    RMA(3): bar 3 (1+2+0)/3 = 1, bar 4 1+(3−1)/3 = 5/3, bar 5 5/3·2/3 = 10/9
+//	loss    na   0   0   1   0   0    RMA(3): bar 3 1/3,          bar 4 1/3·2/3 = 2/9,   bar 5 2/9·2/3 = 4/27
+//	RS                   3  15/2 15/2  RSI = 100 − 100/(1+RS): 75, 100 − 100/8.5, the same
+//
+// ta.change is na on bar 0, so the first RSI is at bar n = 3, not n − 1.
+func TestRSIByHand(t *testing.T) {
+	src := []float64{10, 11, 13, 12, 15, 15}
+	out, up, down := make([]float64, 6), make([]float64, 6), make([]float64, 6)
+	rsi(src, 3, out, up, down)
+	assertSeries(t, "rsi", out, []float64{na, na, na, 75, 100 - 100/8.5, 100 - 100/8.5})
+}
+
+// The built-in RSI's edge cases: no loss is 100 (even with no gain either), no gain and some loss is
+// 0; an na close makes the bars whose window holds it na, then the averages re-seed.
+func TestRSIEdges(t *testing.T) {
+	out, up, down := make([]float64, 5), make([]float64, 5), make([]float64, 5)
+	rsi([]float64{1, 2, 3, 4, 5}, 2, out, up, down)
+	assertSeries(t, "rising", out, []float64{na, na, 100, 100, 100})
+	rsi([]float64{5, 5, 5, 5, 5}, 2, out, up, down)
+	assertSeries(t, "flat", out, []float64{na, na, 100, 100, 100})
+	rsi([]float64{5, 4, 3, 2, 1}, 2, out, up, down)
+	assertSeries(t, "falling", out, []float64{na, na, 0, 0, 0})
+
+	// Changes: na, +1, na, na, +1, −1, +1. Gains re-seed at bar 5 with SMA(1, 0) = 0.5, losses with
+	// SMA(0, 1) = 0.5: RSI 50; bar 6: gain 0.5·1 + 0.5·0.5 = 0.75, loss 0.25, RS 3, RSI 75.
+	out, up, down = make([]float64, 7), make([]float64, 7), make([]float64, 7)
+	rsi([]float64{1, 2, na, 3, 4, 3, 4}, 2, out, up, down)
+	assertSeries(t, "na close", out, []float64{na, na, na, na, na, 50, 75})
+}
+
+// Hand-worked MACD(2, 3, 2) of 1, 2, 4, 8, 16:
+//
+//	EMA(2), alpha 2/3:  bar 1 1.5, bar 2 2/3·4 + 1/3·1.5 = 19/6, bar 3 115/18, bar 4 691/54
+//	EMA(3), alpha 1/2:  bar 2 7/3, bar 3 31/6, bar 4 127/12
+//	line:               bar 2 5/6, bar 3 11/9, bar 4 239/108
+//	signal EMA(2):      bar 3 (5/6 + 11/9)/2 = 37/36, bar 4 2/3·239/108 + 1/3·37/36 = 589/324
+//
+// The signal seeds once its own window of line values is clean: one bar after the line starts.
+func TestMACDByHand(t *testing.T) {
+	line, sig, tmp := make([]float64, 5), make([]float64, 5), make([]float64, 5)
+	macd([]float64{1, 2, 4, 8, 16}, 2, 3, 2, line, sig, tmp)
+	assertSeries(t, "macd line", line, []float64{na, na, 5.0 / 6, 11.0 / 9, 239.0 / 108})
+	assertSeries(t, "macd signal", sig, []float64{na, na, na, 37.0 / 36, 589.0 / 324})
+	if hist := line[4] - sig[4]; !near(hist, 32.0/81) {
+		t.Fatalf("histogram = %v, want 239/108 − 589/324 = 32/81", hist)
+	}
+}
+
+// ta.highest / ta.lowest over the last n bars; na with too few bars or an na in the window.
+func TestHighestLowestByHand(t *testing.T) {
+	src := []float64{9, 1, 4, 7, 2}
+	for _, c := range []struct {
+		name      string
+		got, want float64
+	}{
+		{"highest 3", highestAt(src, 3), 7}, {"lowest 3", lowestAt(src, 3), 2},
+		{"highest 5", highestAt(src, 5), 9}, {"lowest 5", lowestAt(src, 5), 1},
+		{"highest 6", highestAt(src, 6), na}, {"lowest 6", lowestAt(src, 6), na},
+		{"highest with na", highestAt([]float64{1, na, 3}, 2), na},
+	} {
+		if !near(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+}

@@ -56,8 +56,8 @@ def wma(src, n, i):
     return sum(v * (k + 1) for k, v in enumerate(w)) / (n * (n + 1) / 2)
 
 
-def ema_series(src, n):
-    alpha = 2 / (n + 1)
+def ema_series(src, n, alpha=None):
+    alpha = 2 / (n + 1) if alpha is None else alpha
     out = []
     for i, v in enumerate(src):
         prev = out[i - 1] if i > 0 else NA
@@ -68,6 +68,57 @@ def ema_series(src, n):
         else:
             out.append(alpha * v + (1 - alpha) * prev)
     return out
+
+
+def rma_series(src, n):
+    return ema_series(src, n, alpha=1 / n)
+
+
+def sub(a, b):
+    return NA if a is NA or b is NA else a - b
+
+
+def rsi(src, n):
+    # TradingView's built-in RSI: rma of the gains and of the losses, 100 when there is no loss.
+    change = [NA] + [src[i] - src[i - 1] for i in range(1, len(src))]
+    up = rma_series([NA if d is NA else max(d, 0.0) for d in change], n)
+    down = rma_series([NA if d is NA else -min(d, 0.0) for d in change], n)
+    g, lo = up[-1], down[-1]
+    if g is NA or lo is NA:
+        return NA
+    return 100.0 if lo == 0 else 0.0 if g == 0 else 100 - 100 / (1 + g / lo)
+
+
+def pattern(cur, prev):
+    body = abs(cur["close"] - cur["open"])
+    lower = min(cur["open"], cur["close"]) - cur["low"]
+    upper = cur["high"] - max(cur["open"], cur["close"])
+    if body == 0:
+        return "doji"
+    if lower > 2 * body and upper < 0.5 * body:
+        return "hammer"
+    if upper > 2 * body and lower < 0.5 * body:
+        return "shooting_star"
+    if cur["close"] > cur["open"] and prev["close"] < prev["open"] and cur["close"] > prev["open"] and cur["open"] < prev["close"]:
+        return "bullish_engulfing"
+    if cur["close"] < cur["open"] and prev["close"] > prev["open"] and cur["close"] < prev["open"] and cur["open"] > prev["close"]:
+        return "bearish_engulfing"
+    return "none"
+
+
+def indicators(cs):
+    c = [k["close"] for k in cs]
+    line = [sub(a, b) for a, b in zip(ema_series(c, 12), ema_series(c, 26))]
+    signal = ema_series(line, 9)
+    vols = [k["volume"] for k in cs[-20:]]
+    return {
+        "rsi": rsi(c, 14), "ema_20": ema_series(c, 20)[-1], "ema_50": ema_series(c, 50)[-1],
+        "macd_line": line[-1], "macd_signal": signal[-1], "macd_histogram": sub(line[-1], signal[-1]),
+        "support_level": min(min(k["low"], k["close"]) for k in cs[-20:]),
+        "resistance_level": max(max(k["high"], k["close"]) for k in cs[-20:]),
+        "volume_ratio": cs[-1]["volume"] / (sum(vols) / 20),
+        "candle_pattern": pattern(cs[-1], cs[-2]),
+    }
 
 
 def ma_series(kind, src, n):
@@ -147,6 +198,7 @@ def analyze(cs, p):
         "last_cross": last_cross, "bars_since": bars_since, "cross_close_time": cross_time,
         "bb_basis": basis, "bb_upper": upper, "bb_lower": lower, "bb_width": (upper - lower) / basis,
         "bb_position": (c[last] - lower) / (upper - lower),
+        "indicators": indicators(cs),
     }
 
 
