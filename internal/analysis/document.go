@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/legacy"
 	"github.com/hama-operator/hama-operator/internal/market"
 )
 
@@ -99,8 +100,21 @@ func (d Document) ExpiresAt() time.Time {
 	return latest
 }
 
-// Encode is the cached form.
-func Encode(d Document) ([]byte, error) { return json.Marshal(d) }
+// Encode is the cached form: the document, and the original service's view of it (package legacy)
+// derived here, once per write, so that readers answer the legacy routes without computing it. The
+// view's fields come after timeframes and before updated_at, which stays the last field.
+func Encode(d Document) ([]byte, error) {
+	stored := struct {
+		Symbol     string                 `json:"symbol"`
+		Timeframes map[string]hama.Result `json:"timeframes"`
+		*legacy.View
+		UpdatedAt time.Time `json:"updated_at"`
+	}{Symbol: d.Symbol, Timeframes: d.Timeframes, UpdatedAt: d.UpdatedAt}
+	if view, ok := legacy.Of(d.Symbol, d.Timeframes); ok {
+		stored.View = &view
+	}
+	return json.Marshal(stored)
+}
 
 // Decode reads a cached document.
 func Decode(b []byte) (Document, error) {

@@ -132,3 +132,39 @@ func TestNewSignals(t *testing.T) {
 		t.Fatalf("signals = %+v, want only the 15m cross down", got)
 	}
 }
+
+// The stored form carries the original service's view, derived from the 15m result, between
+// timeframes and updated_at (which readers find at the end); a document without results has none.
+func TestEncodeAddsTheOriginalsView(t *testing.T) {
+	src := simulated.New(simulated.WithClock(func() time.Time { return now }))
+	doc, err := Analyze(context.Background(), src, Request{
+		Symbol: "BTCUSDT", Timeframes: []string{"1h", "15m"}, Candles: 500, Params: hama.DefaultParams(), TTL: time.Hour,
+	}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Encode(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	order := []string{`{"symbol":"BTCUSDT","timeframes":{`, `,"hama_analysis":{"symbol":"BTCUSDT","timeframe":"15m","trend":`,
+		`,"conditions":{"is_uptrend":`, `,"cached_at":"{\"timestamp\": \"2026-11-22T12:00:00.000000+00:00\"}"`,
+		`,"is_cached":true,"timestamp":"2026-11-22T12:00:00.000000+00:00","updated_at":"2026-11-22T12:00:00Z"}`}
+	at := 0
+	for _, part := range order {
+		i := strings.Index(s[at:], part)
+		if i < 0 {
+			t.Fatalf("encoded document lacks %s after byte %d:\n%s", part, at, s)
+		}
+		at += i + len(part)
+	}
+	if at != len(s) {
+		t.Fatalf("updated_at is not the last field: %s", s[at:])
+	}
+
+	empty, err := Encode(Document{Symbol: "X", Timeframes: map[string]hama.Result{}, UpdatedAt: now})
+	if err != nil || strings.Contains(string(empty), "hama_analysis") {
+		t.Fatalf("empty document: %s, %v", empty, err)
+	}
+}
