@@ -119,7 +119,7 @@ func (s *Server) analyzeSymbol(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	writeAnalysis(w, l, time.Now())
+	writeAnalysis(w, l, time.Now(), legacyNowForm)
 }
 
 // authorize checks a token for mutating work (forced refresh, preload), and for reads when configured.
@@ -206,7 +206,7 @@ func (s *Server) batch(ctx context.Context, symbols []string, force bool) batchR
 			l, err := s.get(ctx, sym, force, s.cfg.ComputeTimeout)
 			var meta []byte
 			if err == nil {
-				meta, err = withMeta(nil, l, now)
+				meta, err = withMeta(nil, l, now, legacyForm)
 			}
 			mu.Lock()
 			defer mu.Unlock()

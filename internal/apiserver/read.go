@@ -86,7 +86,7 @@ func (s *Server) getAnalysis(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if tf == "" {
-		writeAnalysis(w, l, time.Now())
+		writeAnalysis(w, l, time.Now(), cleanForm)
 		return
 	}
 	doc, err := analysis.Decode(l.doc)

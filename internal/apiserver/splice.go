@@ -9,7 +9,8 @@ import (
 )
 
 // The hit path never decodes the cached document: the envelope and the metadata (cached,
-// cache_source, age_seconds) are spliced around the cached bytes, in a pooled buffer.
+// cache_source, age_seconds) are spliced around the cached bytes, in a pooled buffer; legacy.go
+// chooses which of the stored fields an answer carries.
 
 var (
 	envelopeHead   = []byte(`{"code":1,"msg":"success","data":`)
@@ -17,15 +18,21 @@ var (
 	bufPool        = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 )
 
-// withMeta appends the document with cached, cache_source and age_seconds added as its last fields.
-func withMeta(dst []byte, l lookup, now time.Time) ([]byte, error) {
+// withMeta appends the document in form f with cached, cache_source and age_seconds added as its
+// last fields.
+func withMeta(dst []byte, l lookup, now time.Time, f form) ([]byte, error) {
 	doc := bytes.TrimRight(l.doc, " \t\r\n")
 	if len(doc) < 2 || doc[0] != '{' || doc[len(doc)-1] != '}' {
 		return dst, &apiError{status: http.StatusBadGateway, reason: "CorruptCacheEntry",
 			msg: "the cached analysis is not a JSON object; force a refresh to replace it"}
 	}
-	dst = append(dst, doc[:len(doc)-1]...)
-	if len(doc) > 2 {
+	if len(doc) == 2 {
+		dst = append(dst, '{')
+	} else {
+		var err error
+		if dst, err = appendBody(dst, doc[:len(doc)-1], f, now); err != nil {
+			return dst, err
+		}
 		dst = append(dst, ',')
 	}
 	dst = append(dst, `"cached":`...)
@@ -55,8 +62,8 @@ func age(doc []byte, now time.Time) float64 {
 	return max(now.Sub(t).Seconds(), 0)
 }
 
-// writeAnalysis writes {"code":1,"msg":"success","data":<document + metadata>}.
-func writeAnalysis(w http.ResponseWriter, l lookup, now time.Time) {
+// writeAnalysis writes {"code":1,"msg":"success","data":<document in form f + metadata>}.
+func writeAnalysis(w http.ResponseWriter, l lookup, now time.Time, f form) {
 	bp := bufPool.Get().(*[]byte)
 	defer func() {
 		if cap(*bp) <= 1<<20 { // do not keep a rare huge document's buffer alive
@@ -64,7 +71,7 @@ func writeAnalysis(w http.ResponseWriter, l lookup, now time.Time) {
 		}
 	}()
 	buf := append((*bp)[:0], envelopeHead...)
-	buf, err := withMeta(buf, l, now)
+	buf, err := withMeta(buf, l, now, f)
 	if err != nil {
 		writeError(w, err)
 		return

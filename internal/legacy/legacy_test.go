@@ -72,7 +72,7 @@ func TestRulesByHand(t *testing.T) {
 			Uptrend, Hold, 0.5, false, false, "处于上升趋势，信号强度低，建议持有"},
 		// BUY without volume confirmation does not meet the buy criteria (0.7 + 0.1/5 + 0.1 = 0.82)
 		{"up, thin volume", result(100.1+0.0, func(r *hama.Result) { r.Indicators.VolumeRatio = f(1.2) }),
-			Uptrend, Buy, 0.7 + (0.1/5) + 0.1, false, false, "处于上升趋势，信号强度高，建议买入"},
+			Uptrend, Buy, 0.7 + (0.1 / 5) + 0.1, false, false, "处于上升趋势，信号强度高，建议买入"},
 		// deviation 0.25 % below: 0.7 + 0.05 + 0.1 = 0.85; selling needs no volume confirmation
 		{"down, red, gradient down", result(99.75, bearish, func(r *hama.Result) { r.Indicators.VolumeRatio = nil }),
 			Downtrend, Sell, 0.85, false, true, "处于下降趋势，信号强度高，建议卖出"},
