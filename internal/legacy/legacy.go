@@ -96,6 +96,13 @@ const (
 	Hold      = "HOLD"
 )
 
+// Directions, as hama names its summary and MA trend and the original named its MACD status.
+const (
+	bullish = "bullish"
+	bearish = "bearish"
+	neutral = "neutral"
+)
+
 // TimestampLayout is Python's datetime.isoformat() of a UTC time with microseconds: the original's
 // format, with the zone it lacked. Its width is fixed (32 bytes), which lets a reader replace it in
 // place.
@@ -162,9 +169,9 @@ func analyse(symbol, tf string, r hama.Result) Analysis {
 	}
 	rec := Hold
 	switch {
-	case trend == Uptrend && r.Signal.Summary == "bullish":
+	case trend == Uptrend && r.Signal.Summary == bullish:
 		rec = Buy
-	case trend == Downtrend && r.Signal.Summary == "bearish":
+	case trend == Downtrend && r.Signal.Summary == bearish:
 		rec = Sell
 	}
 	ind := r.Indicators
@@ -199,7 +206,7 @@ func confidence(rec, trend string, deviationPct float64, maTrend string) float64
 	switch rec {
 	case Buy, Sell:
 		c := 0.7 + math.Min(deviationPct/5, 0.2)
-		if (rec == Buy && maTrend == "bullish") || (rec == Sell && maTrend == "bearish") {
+		if (rec == Buy && maTrend == bullish) || (rec == Sell && maTrend == bearish) {
 			c += 0.1
 		}
 		return c
@@ -294,13 +301,13 @@ func trendStrength(deviationPct float64) string {
 func macdStatus(m hama.MACD) string {
 	switch {
 	case m.Line == nil || m.Signal == nil:
-		return "neutral"
+		return neutral
 	case *m.Line > *m.Signal:
-		return "bullish"
+		return bullish
 	case *m.Line < *m.Signal:
-		return "bearish"
+		return bearish
 	}
-	return "neutral"
+	return neutral
 }
 
 // or is *v, or the original's fallback when the indicator is na.

@@ -45,7 +45,7 @@ func view(t *testing.T, r hama.Result) View {
 	return v
 }
 
-func bearish(r *hama.Result) {
+func turnedBearish(r *hama.Result) {
 	r.HAMA.Color, r.Cross.Last, r.MA.Trend, r.Signal.Summary = "red", hama.CrossDown, "bearish", "bearish"
 	r.MaintainBullish, r.MaintainBearish = false, true
 }
@@ -74,10 +74,10 @@ func TestRulesByHand(t *testing.T) {
 		{"up, thin volume", result(100.1+0.0, func(r *hama.Result) { r.Indicators.VolumeRatio = f(1.2) }),
 			Uptrend, Buy, 0.7 + (0.1 / 5) + 0.1, false, false, "处于上升趋势，信号强度高，建议买入"},
 		// deviation 0.25 % below: 0.7 + 0.05 + 0.1 = 0.85; selling needs no volume confirmation
-		{"down, red, gradient down", result(99.75, bearish, func(r *hama.Result) { r.Indicators.VolumeRatio = nil }),
+		{"down, red, gradient down", result(99.75, turnedBearish, func(r *hama.Result) { r.Indicators.VolumeRatio = nil }),
 			Downtrend, Sell, 0.85, false, true, "处于下降趋势，信号强度高，建议卖出"},
 		// deviation 0.25 %, gradient up against the sell: 0.75 (中等)
-		{"down, gradient up", result(99.75, bearish, func(r *hama.Result) { r.MA.Trend = "bullish" }),
+		{"down, gradient up", result(99.75, turnedBearish, func(r *hama.Result) { r.MA.Trend = "bullish" }),
 			Downtrend, Sell, 0.75, false, true, "处于下降趋势，信号强度中等，建议卖出"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -117,7 +117,7 @@ func TestSignalsAndIndicatorsByHand(t *testing.T) {
 	}
 
 	// trend_strength by deviation: > 1 % strong, > 0.3 % moderate, else weak; cross −1 when down.
-	if s := view(t, result(98.5, bearish)).HAMAAnalysis.Signals; s.TrendStrength != "strong" || s.LastCrossDirection != -1 {
+	if s := view(t, result(98.5, turnedBearish)).HAMAAnalysis.Signals; s.TrendStrength != "strong" || s.LastCrossDirection != -1 {
 		t.Errorf("1.5 %% below, crossed down: %s/%d, want strong/-1", s.TrendStrength, s.LastCrossDirection)
 	}
 	if s := view(t, result(100.3, func(r *hama.Result) { r.Cross.Last = hama.CrossNone })).HAMAAnalysis.Signals; s.TrendStrength != "weak" || s.LastCrossDirection != 0 {
