@@ -193,23 +193,32 @@ func TestLegacyAnswersCarryTheOriginalsFields(t *testing.T) {
 	checkOriginalFields(t, "preload SOLUSDT", preload.Results["SOLUSDT"])
 }
 
-// The legacy routes splice the view the writer stored; they do not derive it again per read. A
-// stored view with a marked note comes back with the mark.
-func TestLegacyAnswersServeTheStoredView(t *testing.T) {
-	f := newFixture(t)
-	f.post(analyzeSymbolPath, "", map[string]any{"symbol": "BTCUSDT"}).wantOK(t, nil)
-	key := f.cache.Config().Key("BTCUSDT")
+// rewriteStored computes symbol through analyze-symbol, then replaces the stored document with
+// rewrite's version of it.
+func rewriteStored(t *testing.T, f *fixture, symbol string, rewrite func([]byte) []byte) {
+	t.Helper()
+	f.post(analyzeSymbolPath, "", map[string]any{"symbol": symbol}).wantOK(t, nil)
+	key := f.cache.Config().Key(symbol)
 	e, err := f.cache.Get(context.Background(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	marked := strings.Replace(string(e.Value), `"analysis_note":"HAMA分析: `, `"analysis_note":"STORED HAMA分析: `, 1)
-	if marked == string(e.Value) {
-		t.Fatalf("stored document has no analysis_note: %s", e.Value)
-	}
-	if err := f.cache.Set(context.Background(), key, []byte(marked), time.Minute); err != nil {
+	if err := f.cache.Set(context.Background(), key, rewrite(e.Value), time.Minute); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The legacy routes splice the view the writer stored; they do not derive it again per read. A
+// stored view with a marked note comes back with the mark.
+func TestLegacyAnswersServeTheStoredView(t *testing.T) {
+	f := newFixture(t)
+	rewriteStored(t, f, "BTCUSDT", func(stored []byte) []byte {
+		marked := strings.Replace(string(stored), `"analysis_note":"HAMA分析: `, `"analysis_note":"STORED HAMA分析: `, 1)
+		if marked == string(stored) {
+			t.Fatalf("stored document has no analysis_note: %s", stored)
+		}
+		return []byte(marked)
+	})
 	hit := f.post(analyzeSymbolPath, "", map[string]any{"symbol": "BTCUSDT"})
 	hit.wantOK(t, nil)
 	if !strings.Contains(string(hit.env.Data), `"analysis_note":"STORED HAMA分析: `) {
@@ -221,27 +230,21 @@ func TestLegacyAnswersServeTheStoredView(t *testing.T) {
 // all the same, derived on read until the writer replaces it.
 func TestLegacyAnswersUpgradeADocumentWithoutTheView(t *testing.T) {
 	f := newFixture(t)
-	f.post(analyzeSymbolPath, "", map[string]any{"symbol": "BTCUSDT"}).wantOK(t, nil)
-	key := f.cache.Config().Key("BTCUSDT")
-	e, err := f.cache.Get(context.Background(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := analysis.Decode(e.Value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	old, err := json.Marshal(struct {
-		Symbol     string                 `json:"symbol"`
-		Timeframes map[string]hama.Result `json:"timeframes"`
-		UpdatedAt  time.Time              `json:"updated_at"`
-	}{doc.Symbol, doc.Timeframes, doc.UpdatedAt})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.cache.Set(context.Background(), key, old, time.Minute); err != nil {
-		t.Fatal(err)
-	}
+	rewriteStored(t, f, "BTCUSDT", func(stored []byte) []byte {
+		doc, err := analysis.Decode(stored)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := json.Marshal(struct {
+			Symbol     string                 `json:"symbol"`
+			Timeframes map[string]hama.Result `json:"timeframes"`
+			UpdatedAt  time.Time              `json:"updated_at"`
+		}{doc.Symbol, doc.Timeframes, doc.UpdatedAt})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return old
+	})
 	hit := f.post(analyzeSymbolPath, "", map[string]any{"symbol": "BTCUSDT"})
 	hit.wantOK(t, nil)
 	checkOriginalFields(t, "analyze-symbol on an old document", hit.env.Data)
