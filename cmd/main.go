@@ -22,7 +22,11 @@ import (
 	"crypto/tls"
 	"flag"
 	"os"
+	"runtime/debug"
 
+	// GOMEMLIMIT at 90 % of the container's memory limit (unless GOMEMLIMIT is set), so the collector
+	// works harder before the pod nears its limit; the manifests set GOGC=800 (docs/deploy.md).
+	_ "github.com/KimMachineGun/automemlimit"
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	_ "k8s.io/client-go/plugin/pkg/client/auth"
 
@@ -35,7 +39,6 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
-	"github.com/hama-operator/hama-operator/internal/gctune"
 )
 
 var (
@@ -59,12 +62,7 @@ func main() {
 		setupLog.Error(err, "invalid configuration")
 		os.Exit(1)
 	}
-	gc, err := gctune.Apply(opts.gc)
-	if err != nil {
-		setupLog.Error(err, "setting the garbage collector")
-		os.Exit(1)
-	}
-	setupLog.Info("garbage collector", "gcPercent", gc.GCPercent, "from", gc.GCPercentFrom, "memoryLimitBytes", gc.MemoryLimit)
+	setupLog.Info("garbage collector", "GOGC", os.Getenv("GOGC"), "memoryLimitBytes", debug.SetMemoryLimit(-1))
 	if err := run(opts); err != nil {
 		setupLog.Error(err, "operator stopped")
 		os.Exit(1)

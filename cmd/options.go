@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/hama-operator/hama-operator/internal/cache"
-	"github.com/hama-operator/hama-operator/internal/gctune"
 	"github.com/hama-operator/hama-operator/internal/market"
 )
 
@@ -36,7 +35,6 @@ type options struct {
 	weightPerMinute   int
 
 	cache cache.Config
-	gc    gctune.Settings
 }
 
 func bindFlags(fs *flag.FlagSet) *options {
@@ -74,7 +72,6 @@ func bindFlags(fs *flag.FlagSet) *options {
 		"Request weight each exchange endpoint may use per minute; 0 keeps the Binance-safe defaults (spot 4800, futures 1800).")
 
 	o.cache.BindFlags(fs)
-	o.gc.BindFlags(fs)
 	return o
 }
 

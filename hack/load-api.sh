@@ -57,7 +57,8 @@ if [[ -n "$PPROF" ]]; then
   pprof_args=(-pprof "127.0.0.1:$pprof_port")
 fi
 for _ in $(seq 50); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
-${SERVER_PIN:+taskset -c $SERVER_PIN} "$work/apiload" -addr "127.0.0.1:$api_port" -redis "127.0.0.1:$redis_port" -redis-client-cache="${CLIENT_CACHE:-true}" ${BASELINE:+-baseline} "${pprof_args[@]}" >"$work/api.log" 2>&1 &
+# GOGC as the manifests set it (docs/deploy.md), so the run measures what is deployed.
+GOGC=${GOGC:-800} ${SERVER_PIN:+taskset -c $SERVER_PIN} "$work/apiload" -addr "127.0.0.1:$api_port" -redis "127.0.0.1:$redis_port" -redis-client-cache="${CLIENT_CACHE:-true}" ${BASELINE:+-baseline} "${pprof_args[@]}" >"$work/api.log" 2>&1 &
 server_pid=$!
 pids+=($server_pid)
 for _ in $(seq 300); do grep -q '^READY' "$work/api.log" && break; sleep 0.1; done

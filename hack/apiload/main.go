@@ -23,7 +23,6 @@ import (
 
 	"github.com/hama-operator/hama-operator/internal/apiserver"
 	"github.com/hama-operator/hama-operator/internal/cache"
-	"github.com/hama-operator/hama-operator/internal/gctune"
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/metrics"
 	"github.com/hama-operator/hama-operator/internal/refresh"
@@ -48,12 +47,7 @@ func main() {
 			"what the machine gives any Go HTTP server under the same load.")
 	var cacheCfg cache.Config
 	cacheCfg.BindFlags(flag.CommandLine) // the operator's cache flags, e.g. -redis-client-cache=false
-	var gc gctune.Settings
-	gc.BindFlags(flag.CommandLine) // and its collector settings, so the load run measures what runs
 	flag.Parse()
-	if _, err := gctune.Apply(gc); err != nil {
-		fail(err)
-	}
 	if *luaPath != "" {
 		if err := os.WriteFile(*luaPath, []byte(wrkScript()), 0o644); err != nil {
 			fail(err)

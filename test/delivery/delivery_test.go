@@ -219,6 +219,9 @@ func TestChartAllOptions(t *testing.T) {
 	if !strings.Contains(env, "REDIS_PASSWORD") || !strings.Contains(env, "name:redis-auth") || !strings.Contains(env, "key:redis-password") {
 		t.Errorf("REDIS_PASSWORD does not come from the existing secret: %s", env)
 	}
+	if !strings.Contains(env, "name:GOGC value:400") {
+		t.Errorf("operator.gogc is not passed as GOGC: %s", env)
+	}
 	sm := find(objs, "ServiceMonitor", "")
 	if sm == nil || get(sm, "metadata", "labels", "release") != "prometheus" || get(sm, "spec", "endpoints", 0, "interval") != "15s" {
 		t.Errorf("ServiceMonitor = %v", sm)
