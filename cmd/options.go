@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/hama-operator/hama-operator/internal/cache"
@@ -64,7 +65,7 @@ func bindFlags(fs *flag.FlagSet) *options {
 	fs.IntVar(&o.maxConcurrentRuns, "max-concurrent-runs", 4, "How many schedules may refresh at the same time.")
 
 	fs.StringVar(&o.defaultExchange, "default-exchange", "binance",
-		"Exchange for on-demand analyses of symbols no schedule covers: binance, binance-futures or simulated.")
+		"Exchange for on-demand analyses of symbols no schedule covers: "+strings.Join(market.Exchanges, ", ")+".")
 	fs.StringVar(&o.defaultTimeframes, "default-timeframes", "15m", "Comma-separated timeframes for on-demand analyses.")
 	fs.IntVar(&o.defaultCandles, "default-candles", 500, "Candles fetched per timeframe for on-demand analyses.")
 
@@ -83,10 +84,8 @@ func (o *options) complete(getenv func(string) string) error {
 	if o.namespace == "" {
 		o.namespace = podNamespace()
 	}
-	switch o.defaultExchange {
-	case "binance", "binance-futures", "simulated":
-	default:
-		return fmt.Errorf("--default-exchange %q: want binance, binance-futures or simulated", o.defaultExchange)
+	if !slices.Contains(market.Exchanges, o.defaultExchange) {
+		return fmt.Errorf("--default-exchange %q: want one of %s", o.defaultExchange, strings.Join(market.Exchanges, ", "))
 	}
 	for _, tf := range o.timeframes() {
 		if !market.ValidInterval(tf) {

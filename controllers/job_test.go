@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/market"
 )
 
 func TestEffectiveTTL(t *testing.T) {
@@ -63,5 +64,20 @@ func TestJobForMapsTheSpec(t *testing.T) {
 	if p.OpenType != "SMA" || p.OpenLength != 30 || p.MALength != 50 || p.BollingerMultiplier != 2.5 ||
 		p.HighLength != 20 || p.CloseType != "WMA" || p.BollingerLength != 400 {
 		t.Fatalf("params = %+v: set fields must win, unset ones keep the script's defaults", p)
+	}
+}
+
+// The CRD spells the exchange names out (its enum marker needs literals); they must be the ones the
+// market data sources answer to.
+func TestScheduleExchangesAreTheMarketSources(t *testing.T) {
+	api := []analysisv1alpha1.Exchange{analysisv1alpha1.ExchangeBinance, analysisv1alpha1.ExchangeBinanceFutures,
+		analysisv1alpha1.ExchangeSimulated}
+	if len(api) != len(market.Exchanges) {
+		t.Fatalf("api/v1alpha1 has %d exchanges, market %d", len(api), len(market.Exchanges))
+	}
+	for i, e := range api {
+		if string(e) != market.Exchanges[i] {
+			t.Errorf("exchange %d: api/v1alpha1 %q, market %q", i, e, market.Exchanges[i])
+		}
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/apiserver"
 	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/metrics"
 	"github.com/hama-operator/hama-operator/internal/refresh"
 )
@@ -88,7 +89,7 @@ func serve(addr, pprofAddr string, cfg cache.Config) error {
 	}
 	go func() { _ = store.Start(ctx) }()
 
-	defaults := refresh.Job{Exchange: "simulated", Timeframes: []string{"15m", "1h", "4h"}, Candles: 500,
+	defaults := refresh.Job{Exchange: market.Simulated, Timeframes: []string{"15m", "1h", "4h"}, Candles: 500,
 		TTL: time.Hour, Params: hama.DefaultParams(), Concurrency: 8}
 	pipeline := &refresh.Pipeline{Sources: &refresh.Sources{}, Store: store, Key: cfg.Key, Observer: rec,
 		Log: logr.Discard(), Defaults: defaults}

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/market/simulated"
@@ -19,7 +21,7 @@ func result(tf string, closeAt time.Time, computed time.Time) hama.Result {
 }
 
 func TestAnalyzeWithTheSimulatedMarket(t *testing.T) {
-	src := simulated.New(simulated.WithClock(func() time.Time { return now }))
+	src := simulated.New(simulated.WithClock(clocktesting.NewFakePassiveClock(now)))
 	doc, err := Analyze(context.Background(), src, Request{
 		Symbol: "BTCUSDT", Timeframes: []string{"15m", "1h"}, Candles: 500, Params: hama.DefaultParams(), TTL: 10 * time.Minute,
 	}, now)
@@ -56,7 +58,7 @@ func (f failingTimeframe) Klines(ctx context.Context, symbol, interval string, l
 }
 
 func TestAnalyzeKeepsTheTimeframesThatSucceeded(t *testing.T) {
-	src := failingTimeframe{Source: simulated.New(simulated.WithClock(func() time.Time { return now })), bad: "4h"}
+	src := failingTimeframe{Source: simulated.New(simulated.WithClock(clocktesting.NewFakePassiveClock(now))), bad: "4h"}
 	doc, err := Analyze(context.Background(), src, Request{
 		Symbol: "BTCUSDT", Timeframes: []string{"15m", "4h"}, Candles: 450, Params: hama.DefaultParams(), TTL: time.Minute,
 	}, now)
@@ -70,7 +72,7 @@ func TestAnalyzeKeepsTheTimeframesThatSucceeded(t *testing.T) {
 }
 
 func TestAnalyzeReportsTooFewCandles(t *testing.T) {
-	src := simulated.New(simulated.WithClock(func() time.Time { return now }))
+	src := simulated.New(simulated.WithClock(clocktesting.NewFakePassiveClock(now)))
 	_, err := Analyze(context.Background(), src, Request{Symbol: "X", Timeframes: []string{"1m"}, Candles: 100, Params: hama.DefaultParams()}, now)
 	var insufficient *hama.InsufficientDataError
 	if !errors.As(err, &insufficient) {
@@ -136,7 +138,7 @@ func TestNewSignals(t *testing.T) {
 // The stored form carries the original service's view, derived from the 15m result, between
 // timeframes and updated_at (which readers find at the end); a document without results has none.
 func TestEncodeAddsTheOriginalsView(t *testing.T) {
-	src := simulated.New(simulated.WithClock(func() time.Time { return now }))
+	src := simulated.New(simulated.WithClock(clocktesting.NewFakePassiveClock(now)))
 	doc, err := Analyze(context.Background(), src, Request{
 		Symbol: "BTCUSDT", Timeframes: []string{"1h", "15m"}, Candles: 500, Params: hama.DefaultParams(), TTL: time.Hour,
 	}, now)

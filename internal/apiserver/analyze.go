@@ -77,19 +77,19 @@ func upstreamError(symbol string, err error) error {
 	}
 	out := &apiError{status: http.StatusBadGateway, msg: "analysing " + symbol + ": " + err.Error(), reason: refresh.Reason(err)}
 	switch out.reason {
-	case "InvalidSymbol":
+	case market.ReasonInvalidSymbol:
 		out.status = http.StatusNotFound
-	case "InsufficientData", "InvalidRequest":
+	case refresh.ReasonInsufficientData, market.ReasonInvalidRequest:
 		out.status = http.StatusUnprocessableEntity
-	case "RateLimited", "IPBanned":
+	case market.ReasonRateLimited, market.ReasonIPBanned:
 		out.status = http.StatusServiceUnavailable
 		var rate *market.RateLimitError
 		if errors.As(err, &rate) {
 			out.retryAfter = rate.RetryAfter
 		}
-	case "Timeout":
+	case market.ReasonTimeout:
 		out.status = http.StatusGatewayTimeout
-	case "Canceled":
+	case market.ReasonCanceled:
 		out.status = http.StatusServiceUnavailable
 	}
 	return out

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hama-operator/hama-operator/internal/market"
 )
 
 // The original service's envelope: code 1 and msg "success" with data, or code 0 and a message.
@@ -48,9 +50,9 @@ func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.As(err, &ae):
 	case errors.Is(err, context.DeadlineExceeded):
-		ae = &apiError{status: http.StatusGatewayTimeout, msg: "timed out: " + err.Error(), reason: "Timeout"}
+		ae = &apiError{status: http.StatusGatewayTimeout, msg: "timed out: " + err.Error(), reason: market.ReasonTimeout}
 	case errors.Is(err, context.Canceled):
-		ae = &apiError{status: http.StatusServiceUnavailable, msg: "request cancelled: " + err.Error(), reason: "Canceled"}
+		ae = &apiError{status: http.StatusServiceUnavailable, msg: "request cancelled: " + err.Error(), reason: market.ReasonCanceled}
 	default:
 		ae = &apiError{status: http.StatusInternalServerError, msg: err.Error()}
 	}

@@ -20,9 +20,20 @@ type Candle struct {
 	Volume    float64
 }
 
+// Exchange names: what Source.Name returns, and what AnalysisSchedules (spec.source.exchange, whose
+// enum api/v1alpha1 spells out for the CRD) and --default-exchange accept.
+const (
+	Binance        = "binance"
+	BinanceFutures = "binance-futures"
+	Simulated      = "simulated"
+)
+
+// Exchanges lists the exchange names.
+var Exchanges = []string{Binance, BinanceFutures, Simulated}
+
 // Source returns candles for a symbol and interval.
 type Source interface {
-	// Name identifies the source in every result: "binance", "binance-futures" or "simulated".
+	// Name identifies the source in every result: one of Exchanges.
 	Name() string
 	// Klines returns up to limit closed candles, oldest first.
 	Klines(ctx context.Context, symbol, interval string, limit int) ([]Candle, error)

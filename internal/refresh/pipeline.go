@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
+	"k8s.io/utils/clock"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/hama"
@@ -45,8 +46,8 @@ type Pipeline struct {
 	Degraded func() bool
 	Observer AnalysisObserver
 	Log      logr.Logger
-	// Now is replaceable in tests; nil means time.Now.
-	Now func() time.Time
+	// Clock is replaceable in tests; nil means the real clock.
+	Clock clock.PassiveClock
 	// Defaults are the settings of on-demand analyses (AnalyzeNow) of symbols no schedule covers.
 	Defaults Job
 }
@@ -174,17 +175,21 @@ func (p *Pipeline) observe(err error) {
 }
 
 func (p *Pipeline) now() time.Time {
-	if p.Now == nil {
+	if p.Clock == nil {
 		return time.Now()
 	}
-	return p.Now()
+	return p.Clock.Now()
 }
 
-// Reason is a short CamelCase cause for status and API errors.
+// ReasonInsufficientData: the exchange returned too few candles for the analysis.
+const ReasonInsufficientData = "InsufficientData"
+
+// Reason is a short CamelCase cause for status and API errors: one of market's Reason* or
+// ReasonInsufficientData.
 func Reason(err error) string {
 	var insufficient *hama.InsufficientDataError
 	if errors.As(err, &insufficient) {
-		return "InsufficientData"
+		return ReasonInsufficientData
 	}
 	return market.Reason(err)
 }

@@ -21,7 +21,7 @@ type Job struct {
 	Concurrency int
 	// TTL of the cached results written by this run.
 	TTL time.Duration
-	// Exchange is "binance", "binance-futures" or "simulated"; BaseURL optionally overrides its endpoint.
+	// Exchange is one of market.Exchanges; BaseURL optionally overrides its endpoint.
 	Exchange string
 	BaseURL  string
 	Params   hama.Params

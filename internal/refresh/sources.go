@@ -3,6 +3,7 @@ package refresh
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/hama-operator/hama-operator/internal/market"
@@ -23,7 +24,7 @@ type Sources struct {
 	clients map[string]market.Source
 }
 
-// Source returns the source for exchange ("binance", "binance-futures" or "simulated").
+// Source returns the source for exchange, one of market.Exchanges ("" is market.Binance).
 func (s *Sources) Source(exchange, baseURL string) (market.Source, error) {
 	if baseURL != "" {
 		u, err := url.Parse(baseURL)
@@ -39,13 +40,13 @@ func (s *Sources) Source(exchange, baseURL string) (market.Source, error) {
 	}
 	var src market.Source
 	switch exchange {
-	case "simulated":
+	case market.Simulated:
 		src = simulated.New()
-	case "binance", "binance-futures", "":
-		src = binance.New(binance.Config{BaseURL: baseURL, Futures: exchange == "binance-futures", Observer: s.Observer,
+	case market.Binance, market.BinanceFutures, "":
+		src = binance.New(binance.Config{BaseURL: baseURL, Futures: exchange == market.BinanceFutures, Observer: s.Observer,
 			WeightPerMinute: s.WeightPerMinute})
 	default:
-		return nil, fmt.Errorf("unknown exchange %q: want binance, binance-futures or simulated", exchange)
+		return nil, fmt.Errorf("unknown exchange %q: want one of %s", exchange, strings.Join(market.Exchanges, ", "))
 	}
 	if s.clients == nil {
 		s.clients = map[string]market.Source{}

@@ -77,9 +77,9 @@ var _ market.Source = (*Client)(nil)
 
 // New returns a client with cfg's gaps filled by the defaults.
 func New(cfg Config) *Client {
-	c := &Client{cfg: cfg, name: "binance", path: spotPath}
+	c := &Client{cfg: cfg, name: market.Binance, path: spotPath}
 	if cfg.Futures {
-		c.name, c.path = "binance-futures", futuresPath
+		c.name, c.path = market.BinanceFutures, futuresPath
 	}
 	if c.cfg.BaseURL == "" {
 		c.cfg.BaseURL = DefaultSpotURL
@@ -130,7 +130,7 @@ func NewHTTPClient() *http.Client {
 	return &http.Client{Transport: t}
 }
 
-// Name is "binance" or "binance-futures".
+// Name is market.Binance or market.BinanceFutures.
 func (c *Client) Name() string { return c.name }
 
 // weight is the request weight Binance charges for a klines call with this limit.

@@ -10,12 +10,14 @@ import (
 	"math"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/hama-operator/hama-operator/internal/market"
 )
 
 // Source is a simulated exchange.
 type Source struct {
-	now func() time.Time
+	clock clock.PassiveClock
 }
 
 var _ market.Source = (*Source)(nil)
@@ -24,19 +26,19 @@ var _ market.Source = (*Source)(nil)
 type Option func(*Source)
 
 // WithClock replaces the wall clock, for tests.
-func WithClock(now func() time.Time) Option { return func(s *Source) { s.now = now } }
+func WithClock(c clock.PassiveClock) Option { return func(s *Source) { s.clock = c } }
 
 // New returns a simulated exchange.
 func New(opts ...Option) *Source {
-	s := &Source{now: time.Now}
+	s := &Source{clock: clock.RealClock{}}
 	for _, o := range opts {
 		o(s)
 	}
 	return s
 }
 
-// Name is "simulated".
-func (s *Source) Name() string { return "simulated" }
+// Name is market.Simulated.
+func (s *Source) Name() string { return market.Simulated }
 
 // intervalLength is the grid step; a month is taken as 30 days.
 func intervalLength(interval string) (time.Duration, error) {
@@ -66,7 +68,7 @@ func (s *Source) Klines(ctx context.Context, symbol, interval string, limit int)
 		return nil, nil
 	}
 	w := newWalk(symbol)
-	lastOpen := s.now().UTC().Truncate(step).Add(-step) // the newest fully closed candle
+	lastOpen := s.clock.Now().UTC().Truncate(step).Add(-step) // the newest fully closed candle
 	candles := make([]market.Candle, limit)
 	for i := range candles {
 		openTime := lastOpen.Add(-time.Duration(limit-1-i) * step)

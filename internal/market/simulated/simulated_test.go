@@ -5,10 +5,12 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/hama-operator/hama-operator/internal/market"
 )
 
-var clock = time.Date(2026, 11, 22, 12, 7, 30, 0, time.UTC)
+var now = time.Date(2026, 11, 22, 12, 7, 30, 0, time.UTC)
 
 func klines(t *testing.T, s *Source, symbol, interval string, limit int) []market.Candle {
 	t.Helper()
@@ -20,7 +22,7 @@ func klines(t *testing.T, s *Source, symbol, interval string, limit int) []marke
 }
 
 func TestDeterministicAndOverlappingWindowsAgree(t *testing.T) {
-	s := New(WithClock(func() time.Time { return clock }))
+	s := New(WithClock(clocktesting.NewFakePassiveClock(now)))
 	a := klines(t, s, "BTCUSDT", "5m", 500)
 	b := klines(t, s, "BTCUSDT", "5m", 500)
 	for i := range a {
@@ -28,7 +30,7 @@ func TestDeterministicAndOverlappingWindowsAgree(t *testing.T) {
 			t.Fatalf("candle %d differs between two identical calls", i)
 		}
 	}
-	later := New(WithClock(func() time.Time { return clock.Add(10 * time.Minute) }))
+	later := New(WithClock(clocktesting.NewFakePassiveClock(now.Add(10 * time.Minute))))
 	c := klines(t, later, "BTCUSDT", "5m", 500)
 	if c[497] != a[499] { // two candles later, the same open time holds the same candle
 		t.Fatalf("the same candle differs across windows: %+v vs %+v", c[497], a[499])
@@ -36,7 +38,7 @@ func TestDeterministicAndOverlappingWindowsAgree(t *testing.T) {
 }
 
 func TestCandlesAreConsistentOnTheGrid(t *testing.T) {
-	s := New(WithClock(func() time.Time { return clock }))
+	s := New(WithClock(clocktesting.NewFakePassiveClock(now)))
 	for _, symbol := range []string{"BTCUSDT", "ETHBTC", "XLMBTC", "DOGEUSDT", "A1"} {
 		for _, interval := range market.Intervals {
 			candles := klines(t, s, symbol, interval, 1000)
@@ -52,7 +54,7 @@ func TestCandlesAreConsistentOnTheGrid(t *testing.T) {
 				}
 			}
 			last := candles[len(candles)-1]
-			if !last.CloseTime.Before(clock) {
+			if !last.CloseTime.Before(now) {
 				t.Fatalf("%s %s: the last candle closes at %s, after now", symbol, interval, last.CloseTime)
 			}
 		}
@@ -64,14 +66,14 @@ func TestCandlesAreConsistentOnTheGrid(t *testing.T) {
 }
 
 func TestSymbolsDiffer(t *testing.T) {
-	s := New(WithClock(func() time.Time { return clock }))
+	s := New(WithClock(clocktesting.NewFakePassiveClock(now)))
 	if klines(t, s, "BTCUSDT", "1h", 1)[0].Close == klines(t, s, "ETHUSDT", "1h", 1)[0].Close {
 		t.Fatal("two symbols share a price")
 	}
 }
 
 func TestUnknownIntervalIsRefused(t *testing.T) {
-	if _, err := New().Klines(context.Background(), "BTCUSDT", "2m", 10); market.Reason(err) != "InvalidRequest" {
+	if _, err := New().Klines(context.Background(), "BTCUSDT", "2m", 10); market.Reason(err) != market.ReasonInvalidRequest {
 		t.Fatalf("err = %v, want an InvalidRequest error", err)
 	}
 }
