@@ -17,7 +17,7 @@ const (
 	expansionWidth    = 0.15
 	strengthEMALength = 3 // the gradient colour compares ma with EMA(ma, 3)
 	strengthSteps     = 5
-	seriesPerAnalysis = 14
+	seriesPerAnalysis = 11
 	defaultBufferBars = 1000
 )
 
@@ -30,7 +30,6 @@ var buffers = sync.Pool{New: func() any {
 type series struct {
 	srcOpen, srcHigh, srcLow, srcClose, close []float64
 	open, high, low, hamaClose, ma, maEMA     []float64
-	t1, t2, t3                                []float64 // scratch for the classic indicators
 }
 
 func newSeries(n int) (*series, func()) {
@@ -47,7 +46,6 @@ func newSeries(n int) (*series, func()) {
 	s := &series{
 		srcOpen: next(), srcHigh: next(), srcLow: next(), srcClose: next(), close: next(),
 		open: next(), high: next(), low: next(), hamaClose: next(), ma: next(), maEMA: next(),
-		t1: next(), t2: next(), t3: next(),
 	}
 	return s, func() { buffers.Put(bp) }
 }

@@ -19,25 +19,30 @@ const (
 	volumeLength = 20
 )
 
-// indicators computes the classic indicators at the last bar from the series of an analysis; t1..t3
-// are scratch series.
+// indicators computes the classic indicators at the last bar from the series of an analysis, in
+// one pass: their recurrences are independent, so the processor runs them side by side.
 func indicators(s *series, candles []market.Candle) Indicators {
-	last := len(s.close) - 1
-	var ind Indicators
-	rsi(s.close, rsiLength, s.t1, s.t2, s.t3)
-	ind.RSI = value(s.t1[last])
-	ema(s.close, emaShort, s.t1)
-	ind.EMA20 = value(s.t1[last])
-	ema(s.close, emaLong, s.t1)
-	ind.EMA50 = value(s.t1[last])
-	macd(s.close, macdFast, macdSlow, macdSignal, s.t1, s.t2, s.t3)
-	ind.MACD = MACD{Line: value(s.t1[last]), Signal: value(s.t2[last]), Histogram: value(s.t1[last] - s.t2[last])}
-	// SourceHigh / SourceLow are high and low, widened to the close on a malformed candle.
-	ind.SupportLevel = value(lowestAt(s.srcLow, levelsLength))
-	ind.ResistanceLevel = value(highestAt(s.srcHigh, levelsLength))
-	ind.VolumeRatio = value(volumeRatio(candles, volumeLength))
-	ind.CandlePattern = candlePattern(candles)
-	return ind
+	var (
+		rsiS                 = newRSI(rsiLength)
+		macdS                = newMACD(macdFast, macdSlow, macdSignal)
+		short, long          = emaSmoother(emaShort), emaSmoother(emaLong)
+		r, line, sig, e1, e2 float64
+	)
+	for _, v := range s.close {
+		r = rsiS.next(v)
+		line, sig = macdS.next(v)
+		e1, e2 = short.next(v), long.next(v)
+	}
+	return Indicators{
+		RSI:   value(r),
+		MACD:  MACD{Line: value(line), Signal: value(sig), Histogram: value(line - sig)},
+		EMA20: value(e1), EMA50: value(e2),
+		// SourceHigh / SourceLow are high and low, widened to the close on a malformed candle.
+		SupportLevel:    value(lowestAt(s.srcLow, levelsLength)),
+		ResistanceLevel: value(highestAt(s.srcHigh, levelsLength)),
+		VolumeRatio:     value(volumeRatio(candles, volumeLength)),
+		CandlePattern:   candlePattern(candles),
+	}
 }
 
 // value is v for the JSON, nil (null) when it is na or infinite.

@@ -38,10 +38,7 @@ func sma(src []float64, n int, out []float64) {
 // ema writes ta.ema(src, n) into out: smoothed with alpha = 2/(n+1).
 func ema(src []float64, n int, out []float64) { smooth(src, n, 2/float64(n+1), out) }
 
-// rma writes ta.rma(src, n) into out, the average ta.rsi uses: smoothed with alpha = 1/n.
-func rma(src []float64, n int, out []float64) { smooth(src, n, 1/float64(n), out) }
-
-// smooth is the recurrence Pine's ta.ema and ta.rma share. Pine seeds it with ta.sma(src, n) on the
+// smooth is the recurrence Pine's ta.ema and ta.rma (alpha = 1/n) share. Pine seeds it with ta.sma(src, n) on the
 // first bar where the previous value is na, then applies prev + alpha·(src − prev); an na in src
 // makes that bar na, and the next bars re-seed from the SMA once its window is clean again.
 func smooth(src []float64, n int, alpha float64, out []float64) {
@@ -162,46 +159,81 @@ func crossunder(a, b []float64, i int) bool {
 	return i > 0 && a[i] < b[i] && a[i-1] >= b[i-1]
 }
 
-// rsi writes ta.rsi(src, n) into out, as TradingView's built-in RSI defines it:
-// up = ta.rma(max(ta.change(src), 0), n), down = ta.rma(-min(ta.change(src), 0), n),
-// rsi = down == 0 ? 100 : up == 0 ? 0 : 100 − 100 / (1 + up/down). ta.change is na on the first bar,
-// so the first RSI is at bar n. up and down are scratch space of len(src).
-func rsi(src []float64, n int, out, up, down []float64) {
-	for i := range src {
-		if i == 0 {
-			up[i], down[i] = na, na
-			continue
-		}
-		change := src[i] - src[i-1] // na when either is na, and math.Max/Min keep na
-		up[i], down[i] = math.Max(change, 0), -math.Min(change, 0)
-	}
-	rma(up, n, out)  // out: the average gain
-	rma(down, n, up) // up: the average loss (up is no longer needed as input)
-	for i := range out {
-		gain, loss := out[i], up[i]
-		switch {
-		case isNA(gain) || isNA(loss):
-			out[i] = na
-		case loss == 0:
-			out[i] = 100
-		case gain == 0:
-			out[i] = 0
-		default:
-			out[i] = 100 - 100/(1+gain/loss)
-		}
-	}
+// smoother is the ta.ema / ta.rma recurrence one bar at a time, for indicators that only need
+// the last bar: it gives the same values as smooth, bar by bar. Seeding needs n consecutive non-na
+// values, so a running sum since the last na is the SMA window.
+type smoother struct {
+	n           int
+	alpha, beta float64
+	clean       int     // consecutive non-na values so far, up to n
+	sum         float64 // their sum until the seed
+	value       float64 // the current output; NaN until seeded
 }
 
-// macd writes ta.macd(src, fast, slow, signal)'s MACD line (ta.ema(src, fast) − ta.ema(src, slow))
-// into line and its signal line (ta.ema(line, signal)) into sig; the histogram is line − sig.
-// tmp is scratch space of len(src).
-func macd(src []float64, fast, slow, signal int, line, sig, tmp []float64) {
-	ema(src, fast, line)
-	ema(src, slow, tmp)
-	for i := range line {
-		line[i] -= tmp[i] // na − x and x − na are na
+func newSmoother(n int, alpha float64) smoother {
+	return smoother{n: n, alpha: alpha, beta: 1 - alpha, value: na}
+}
+
+func emaSmoother(n int) smoother { return newSmoother(n, 2/float64(n+1)) }
+
+// rmaSmoother is ta.rma, the average ta.rsi uses.
+func rmaSmoother(n int) smoother { return newSmoother(n, 1/float64(n)) }
+
+// next feeds the next bar's value and returns the output at that bar.
+func (s *smoother) next(v float64) float64 {
+	switch {
+	case isNA(v):
+		s.clean, s.sum, s.value = 0, 0, na
+	case s.clean == s.n:
+		s.value = s.alpha*v + s.beta*s.value
+	default:
+		s.clean++
+		s.sum += v
+		if s.clean == s.n {
+			s.value = s.sum / float64(s.n)
+		}
 	}
-	ema(line, signal, sig)
+	return s.value
+}
+
+// rsiState is ta.rsi(src, n) one bar at a time, as TradingView's built-in RSI defines it:
+// up = ta.rma(max(ta.change(src), 0), n), down = ta.rma(−min(ta.change(src), 0), n),
+// rsi = down == 0 ? 100 : up == 0 ? 0 : 100 − 100 / (1 + up/down). ta.change is na on the first bar,
+// so the first RSI is at bar n.
+type rsiState struct {
+	up, down smoother
+	prev     float64
+}
+
+func newRSI(n int) rsiState { return rsiState{up: rmaSmoother(n), down: rmaSmoother(n), prev: na} }
+
+func (r *rsiState) next(v float64) float64 {
+	change := v - r.prev // na on the first bar or next to an na; math.Max/Min keep na
+	r.prev = v
+	gain, loss := r.up.next(math.Max(change, 0)), r.down.next(-math.Min(change, 0))
+	switch {
+	case isNA(gain) || isNA(loss):
+		return na
+	case loss == 0:
+		return 100
+	case gain == 0:
+		return 0
+	}
+	return 100 - 100/(1+gain/loss)
+}
+
+// macdState is ta.macd(src, fast, slow, signal) one bar at a time: the line is
+// ta.ema(src, fast) − ta.ema(src, slow), the signal ta.ema(line, signal), the histogram their
+// difference.
+type macdState struct{ fast, slow, signal smoother }
+
+func newMACD(fast, slow, signal int) macdState {
+	return macdState{fast: emaSmoother(fast), slow: emaSmoother(slow), signal: emaSmoother(signal)}
+}
+
+func (m *macdState) next(v float64) (line, signal float64) {
+	line = m.fast.next(v) - m.slow.next(v) // na − x and x − na are na
+	return line, m.signal.next(line)
 }
 
 // highestAt is ta.highest(src, n) at the last bar; na with fewer than n bars or an na among them.

@@ -161,14 +161,45 @@ func TestEMAReseedsAfterNA(t *testing.T) {
 	assertSeries(t, "ema", out, []float64{na, na, 2, na, na, na, 6, 7})
 }
 
+// run feeds src to next and collects the outputs bar by bar.
+func run(src []float64, next func(float64) float64) []float64 {
+	out := make([]float64, len(src))
+	for i, v := range src {
+		out[i] = next(v)
+	}
+	return out
+}
+
 // Hand-worked: RMA(3), alpha = 1/3. Seeded with SMA(3) of 3,6,9 = 6; then 6 + (12 − 6)/3 = 8.
 // A leading na delays the seed by a bar, as for the EMA.
 func TestRMAByHand(t *testing.T) {
-	out := make([]float64, 4)
-	rma([]float64{3, 6, 9, 12}, 3, out)
-	assertSeries(t, "rma", out, []float64{na, na, 6, 8})
-	rma([]float64{na, 3, 6, 9}, 3, out)
-	assertSeries(t, "rma after na", out, []float64{na, na, na, 6})
+	s := rmaSmoother(3)
+	assertSeries(t, "rma", run([]float64{3, 6, 9, 12}, s.next), []float64{na, na, 6, 8})
+	s = rmaSmoother(3)
+	assertSeries(t, "rma after na", run([]float64{na, 3, 6, 9}, s.next), []float64{na, na, na, 6})
+}
+
+// The one-bar-at-a-time smoother gives exactly the series ema gives, na and re-seeding included.
+func TestSmootherMatchesTheSeries(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	src := make([]float64, 3000)
+	for i := range src {
+		src[i] = 1 + r.Float64()
+		if r.IntN(60) == 0 {
+			src[i] = na
+		}
+	}
+	want := make([]float64, len(src))
+	for _, n := range []int{1, 2, 9, 26, 50} {
+		ema(src, n, want)
+		s := emaSmoother(n)
+		got := run(src, s.next)
+		for i := range src {
+			if got[i] != want[i] && !(isNA(got[i]) && isNA(want[i])) {
+				t.Fatalf("ema(%d)[%d]: smoother %v, series %v", n, i, got[i], want[i])
+			}
+		}
+	}
 }
 
 // Hand-worked RSI(3) of closes 10, 11, 13, 12, 15, 15:
@@ -180,28 +211,21 @@ func TestRMAByHand(t *testing.T) {
 //
 // ta.change is na on bar 0, so the first RSI is at bar n = 3, not n − 1.
 func TestRSIByHand(t *testing.T) {
-	src := []float64{10, 11, 13, 12, 15, 15}
-	out, up, down := make([]float64, 6), make([]float64, 6), make([]float64, 6)
-	rsi(src, 3, out, up, down)
-	assertSeries(t, "rsi", out, []float64{na, na, na, 75, 100 - 100/8.5, 100 - 100/8.5})
+	r := newRSI(3)
+	assertSeries(t, "rsi", run([]float64{10, 11, 13, 12, 15, 15}, r.next),
+		[]float64{na, na, na, 75, 100 - 100/8.5, 100 - 100/8.5})
 }
 
 // The built-in RSI's edge cases: no loss is 100 (even with no gain either), no gain and some loss is
 // 0; an na close makes the bars whose window holds it na, then the averages re-seed.
 func TestRSIEdges(t *testing.T) {
-	out, up, down := make([]float64, 5), make([]float64, 5), make([]float64, 5)
-	rsi([]float64{1, 2, 3, 4, 5}, 2, out, up, down)
-	assertSeries(t, "rising", out, []float64{na, na, 100, 100, 100})
-	rsi([]float64{5, 5, 5, 5, 5}, 2, out, up, down)
-	assertSeries(t, "flat", out, []float64{na, na, 100, 100, 100})
-	rsi([]float64{5, 4, 3, 2, 1}, 2, out, up, down)
-	assertSeries(t, "falling", out, []float64{na, na, 0, 0, 0})
-
+	rsi := func(src ...float64) []float64 { r := newRSI(2); return run(src, r.next) }
+	assertSeries(t, "rising", rsi(1, 2, 3, 4, 5), []float64{na, na, 100, 100, 100})
+	assertSeries(t, "flat", rsi(5, 5, 5, 5, 5), []float64{na, na, 100, 100, 100})
+	assertSeries(t, "falling", rsi(5, 4, 3, 2, 1), []float64{na, na, 0, 0, 0})
 	// Changes: na, +1, na, na, +1, −1, +1. Gains re-seed at bar 5 with SMA(1, 0) = 0.5, losses with
 	// SMA(0, 1) = 0.5: RSI 50; bar 6: gain 0.5·1 + 0.5·0.5 = 0.75, loss 0.25, RS 3, RSI 75.
-	out, up, down = make([]float64, 7), make([]float64, 7), make([]float64, 7)
-	rsi([]float64{1, 2, na, 3, 4, 3, 4}, 2, out, up, down)
-	assertSeries(t, "na close", out, []float64{na, na, na, na, na, 50, 75})
+	assertSeries(t, "na close", rsi(1, 2, na, 3, 4, 3, 4), []float64{na, na, na, na, na, 50, 75})
 }
 
 // Hand-worked MACD(2, 3, 2) of 1, 2, 4, 8, 16:
@@ -213,8 +237,11 @@ func TestRSIEdges(t *testing.T) {
 //
 // The signal seeds once its own window of line values is clean: one bar after the line starts.
 func TestMACDByHand(t *testing.T) {
-	line, sig, tmp := make([]float64, 5), make([]float64, 5), make([]float64, 5)
-	macd([]float64{1, 2, 4, 8, 16}, 2, 3, 2, line, sig, tmp)
+	m := newMACD(2, 3, 2)
+	line, sig := make([]float64, 5), make([]float64, 5)
+	for i, v := range []float64{1, 2, 4, 8, 16} {
+		line[i], sig[i] = m.next(v)
+	}
 	assertSeries(t, "macd line", line, []float64{na, na, 5.0 / 6, 11.0 / 9, 239.0 / 108})
 	assertSeries(t, "macd signal", sig, []float64{na, na, na, 37.0 / 36, 589.0 / 324})
 	if hist := line[4] - sig[4]; !near(hist, 32.0/81) {
