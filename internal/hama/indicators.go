@@ -19,20 +19,9 @@ const (
 	volumeLength = 20
 )
 
-// indicators computes the classic indicators at the last bar from the series of an analysis, in
-// one pass: their recurrences are independent, so the processor runs them side by side.
+// indicators computes the classic indicators at the last bar from the series of an analysis.
 func indicators(s *series, candles []market.Candle) Indicators {
-	var (
-		rsiS                 = newRSI(rsiLength)
-		macdS                = newMACD(macdFast, macdSlow, macdSignal)
-		short, long          = emaSmoother(emaShort), emaSmoother(emaLong)
-		r, line, sig, e1, e2 float64
-	)
-	for _, v := range s.close {
-		r = rsiS.next(v)
-		line, sig = macdS.next(v)
-		e1, e2 = short.next(v), long.next(v)
-	}
+	r, line, sig, e1, e2 := recurrences(s.close)
 	return Indicators{
 		RSI:   value(r),
 		MACD:  MACD{Line: value(line), Signal: value(sig), Histogram: value(line - sig)},
@@ -43,6 +32,43 @@ func indicators(s *series, candles []market.Candle) Indicators {
 		VolumeRatio:     value(volumeRatio(candles, volumeLength)),
 		CandlePattern:   candlePattern(candles),
 	}
+}
+
+// recurrences runs RSI(14), MACD(12, 26, 9), EMA(20) and EMA(50) over close, which holds no na
+// (Analyze checked every candle), and returns their values at the last bar. The one-bar-at-a-time
+// states take the bars where the recurrences seed (EMA(50), the last, at bar 49); the rest of the
+// series runs the same recurrences on plain variables in one loop, so that the processor overlaps
+// the seven chains instead of walking the series once per chain.
+func recurrences(close []float64) (rsi, line, signal, ema20, ema50 float64) {
+	var (
+		r           = newRSI(rsiLength)
+		m           = newMACD(macdFast, macdSlow, macdSignal)
+		short, long = emaSmoother(emaShort), emaSmoother(emaLong)
+	)
+	seeded := min(len(close), emaLong)
+	for _, v := range close[:seeded] {
+		rsi = r.next(v)
+		line, signal = m.next(v)
+		ema20, ema50 = short.next(v), long.next(v)
+	}
+	up, down, prev := r.up.value, r.down.value, r.prev
+	fast, slow := m.fast.value, m.slow.value
+	for _, v := range close[seeded:] {
+		change := v - prev
+		prev = v
+		up = r.up.alpha*max(change, 0) + r.up.beta*up
+		down = r.down.alpha*-min(change, 0) + r.down.beta*down
+		fast = m.fast.alpha*v + m.fast.beta*fast
+		slow = m.slow.alpha*v + m.slow.beta*slow
+		line = fast - slow
+		signal = m.signal.alpha*line + m.signal.beta*signal
+		ema20 = short.alpha*v + short.beta*ema20
+		ema50 = long.alpha*v + long.beta*ema50
+	}
+	if len(close) > seeded {
+		rsi = rsiOf(up, down)
+	}
+	return rsi, line, signal, ema20, ema50
 }
 
 // value is v for the JSON, nil (null) when it is na or infinite.

@@ -2,6 +2,7 @@ package hama
 
 import (
 	"encoding/json"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -81,5 +82,34 @@ func TestIndicatorsNAAreNull(t *testing.T) {
 	}
 	if !strings.Contains(string(b), `"ema_50":null`) {
 		t.Errorf("JSON %s lacks \"ema_50\":null", b)
+	}
+}
+
+// recurrences gives, bit for bit, what the one-bar-at-a-time states give over the whole series, on
+// both sides of the bar where it switches to plain variables.
+func TestRecurrencesMatchTheStates(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	src := make([]float64, 600)
+	price := 100.0
+	for i := range src {
+		price *= 1 + (r.Float64()-0.5)*0.02
+		src[i] = price
+	}
+	for _, n := range []int{1, 14, 15, 34, 49, 50, 51, 600} {
+		rsiS, macdS := newRSI(rsiLength), newMACD(macdFast, macdSlow, macdSignal)
+		short, long := emaSmoother(emaShort), emaSmoother(emaLong)
+		var want [5]float64
+		for _, v := range src[:n] {
+			want[0] = rsiS.next(v)
+			want[1], want[2] = macdS.next(v)
+			want[3], want[4] = short.next(v), long.next(v)
+		}
+		var got [5]float64
+		got[0], got[1], got[2], got[3], got[4] = recurrences(src[:n])
+		for i := range got {
+			if got[i] != want[i] && !(isNA(got[i]) && isNA(want[i])) {
+				t.Fatalf("%d bars: rsi/line/signal/ema20/ema50 = %v, the states give %v", n, got, want)
+			}
+		}
 	}
 }

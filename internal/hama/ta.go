@@ -159,15 +159,15 @@ func crossunder(a, b []float64, i int) bool {
 	return i > 0 && a[i] < b[i] && a[i-1] >= b[i-1]
 }
 
-// smoother is the ta.ema / ta.rma recurrence one bar at a time, for indicators that only need
-// the last bar: it gives the same values as smooth, bar by bar. Seeding needs n consecutive non-na
-// values, so a running sum since the last na is the SMA window.
+// smoother is the ta.ema / ta.rma recurrence one bar at a time: the same values as smooth, bar by
+// bar. Seeding needs n consecutive non-na values, so a running sum since the last na is the SMA
+// window.
 type smoother struct {
 	n           int
 	alpha, beta float64
 	clean       int     // consecutive non-na values so far, up to n
 	sum         float64 // their sum until the seed
-	value       float64 // the current output; NaN until seeded
+	value       float64 // the current output; na until seeded
 }
 
 func newSmoother(n int, alpha float64) smoother {
@@ -208,9 +208,13 @@ type rsiState struct {
 func newRSI(n int) rsiState { return rsiState{up: rmaSmoother(n), down: rmaSmoother(n), prev: na} }
 
 func (r *rsiState) next(v float64) float64 {
-	change := v - r.prev // na on the first bar or next to an na; math.Max/Min keep na
+	change := v - r.prev // na on the first bar or next to an na; max and min keep na
 	r.prev = v
-	gain, loss := r.up.next(math.Max(change, 0)), r.down.next(-math.Min(change, 0))
+	return rsiOf(r.up.next(max(change, 0)), r.down.next(-min(change, 0)))
+}
+
+// rsiOf is the RSI of an average gain and loss.
+func rsiOf(gain, loss float64) float64 {
 	switch {
 	case isNA(gain) || isNA(loss):
 		return na

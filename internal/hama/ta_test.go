@@ -161,8 +161,8 @@ func TestEMAReseedsAfterNA(t *testing.T) {
 	assertSeries(t, "ema", out, []float64{na, na, 2, na, na, na, 6, 7})
 }
 
-// run feeds src to next and collects the outputs bar by bar.
-func run(src []float64, next func(float64) float64) []float64 {
+// run feeds src to a one-bar-at-a-time state and collects the outputs bar by bar.
+func run(next func(float64) float64, src []float64) []float64 {
 	out := make([]float64, len(src))
 	for i, v := range src {
 		out[i] = next(v)
@@ -170,13 +170,16 @@ func run(src []float64, next func(float64) float64) []float64 {
 	return out
 }
 
+// Test states, built for one run.
+func rma(n int) func(float64) float64    { s := rmaSmoother(n); return s.next }
+func emaOne(n int) func(float64) float64 { s := emaSmoother(n); return s.next }
+func rsiOne(n int) func(float64) float64 { r := newRSI(n); return r.next }
+
 // Hand-worked: RMA(3), alpha = 1/3. Seeded with SMA(3) of 3,6,9 = 6; then 6 + (12 − 6)/3 = 8.
 // A leading na delays the seed by a bar, as for the EMA.
 func TestRMAByHand(t *testing.T) {
-	s := rmaSmoother(3)
-	assertSeries(t, "rma", run([]float64{3, 6, 9, 12}, s.next), []float64{na, na, 6, 8})
-	s = rmaSmoother(3)
-	assertSeries(t, "rma after na", run([]float64{na, 3, 6, 9}, s.next), []float64{na, na, na, 6})
+	assertSeries(t, "rma", run(rma(3), []float64{3, 6, 9, 12}), []float64{na, na, 6, 8})
+	assertSeries(t, "rma after na", run(rma(3), []float64{na, 3, 6, 9}), []float64{na, na, na, 6})
 }
 
 // The one-bar-at-a-time smoother gives exactly the series ema gives, na and re-seeding included.
@@ -192,8 +195,7 @@ func TestSmootherMatchesTheSeries(t *testing.T) {
 	want := make([]float64, len(src))
 	for _, n := range []int{1, 2, 9, 26, 50} {
 		ema(src, n, want)
-		s := emaSmoother(n)
-		got := run(src, s.next)
+		got := run(emaOne(n), src)
 		for i := range src {
 			if got[i] != want[i] && !(isNA(got[i]) && isNA(want[i])) {
 				t.Fatalf("ema(%d)[%d]: smoother %v, series %v", n, i, got[i], want[i])
@@ -211,15 +213,14 @@ func TestSmootherMatchesTheSeries(t *testing.T) {
 //
 // ta.change is na on bar 0, so the first RSI is at bar n = 3, not n − 1.
 func TestRSIByHand(t *testing.T) {
-	r := newRSI(3)
-	assertSeries(t, "rsi", run([]float64{10, 11, 13, 12, 15, 15}, r.next),
+	assertSeries(t, "rsi", run(rsiOne(3), []float64{10, 11, 13, 12, 15, 15}),
 		[]float64{na, na, na, 75, 100 - 100/8.5, 100 - 100/8.5})
 }
 
 // The built-in RSI's edge cases: no loss is 100 (even with no gain either), no gain and some loss is
 // 0; an na close makes the bars whose window holds it na, then the averages re-seed.
 func TestRSIEdges(t *testing.T) {
-	rsi := func(src ...float64) []float64 { r := newRSI(2); return run(src, r.next) }
+	rsi := func(src ...float64) []float64 { return run(rsiOne(2), src) }
 	assertSeries(t, "rising", rsi(1, 2, 3, 4, 5), []float64{na, na, 100, 100, 100})
 	assertSeries(t, "flat", rsi(5, 5, 5, 5, 5), []float64{na, na, 100, 100, 100})
 	assertSeries(t, "falling", rsi(5, 4, 3, 2, 1), []float64{na, na, 0, 0, 0})
