@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/market"
 )
 
@@ -35,11 +34,12 @@ type options struct {
 	defaultCandles    int
 	weightPerMinute   int
 
-	cache cache.Config
+	cache cacheOptions
+	flags *flag.FlagSet // the flag set bindFlags registered with: flags given there win over the environment
 }
 
 func bindFlags(fs *flag.FlagSet) *options {
-	o := &options{}
+	o := &options{flags: fs}
 	fs.StringVar(&o.metricsAddr, "metrics-bind-address", ":8443",
 		"The address the metrics endpoint binds to: :8443 for HTTPS, :8080 for HTTP, 0 to disable.")
 	fs.BoolVar(&o.secureMetrics, "metrics-secure", true,
@@ -72,13 +72,13 @@ func bindFlags(fs *flag.FlagSet) *options {
 	fs.IntVar(&o.weightPerMinute, "exchange-weight-per-minute", 0,
 		"Request weight each exchange endpoint may use per minute; 0 keeps the Binance-safe defaults (spot 4800, futures 1800).")
 
-	o.cache.BindFlags(fs)
+	o.cache.bindFlags(fs)
 	return o
 }
 
 // complete fills what flags left to the environment and checks the result.
 func (o *options) complete(getenv func(string) string) error {
-	if err := cache.ApplyEnv(&o.cache, getenv); err != nil {
+	if err := o.cache.applyEnv(o.flags, getenv); err != nil {
 		return err
 	}
 	if o.namespace == "" {

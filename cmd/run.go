@@ -28,7 +28,7 @@ func run(o *options) error {
 	}
 
 	rec := metrics.New(ctrlmetrics.Registry)
-	store, err := cache.NewTiered(o.cache, rec, ctrl.Log.WithName("cache"))
+	store, err := cache.New(o.cache.Config, rec, ctrl.Log.WithName("cache"))
 	if err != nil {
 		return fmt.Errorf("creating the cache: %w", err)
 	}
@@ -40,14 +40,14 @@ func run(o *options) error {
 	pipeline := &refresh.Pipeline{
 		Sources:  &refresh.Sources{Observer: rec, WeightPerMinute: o.weightPerMinute},
 		Store:    store,
-		Key:      o.cache.Key,
-		Backend:  func() string { return string(store.Serving()) },
+		Keys:     refresh.KeyPrefix(o.cache.keyPrefix),
+		Backend:  func() string { return string(store.Stats().Serving) },
 		Degraded: store.Degraded,
 		Observer: rec,
 		Log:      ctrl.Log.WithName("refresh"),
 		Defaults: refresh.Job{
 			Exchange: o.defaultExchange, Timeframes: o.timeframes(), Candles: o.defaultCandles,
-			TTL: o.cache.DefaultTTL, Params: hama.DefaultParams(),
+			TTL: o.cache.onDemandTTL, Params: hama.DefaultParams(),
 		},
 	}
 	reconciler := &controllers.AnalysisScheduleReconciler{
@@ -55,6 +55,7 @@ func run(o *options) error {
 		Recorder:          mgr.GetEventRecorder("hama-operator"),
 		Refresher:         pipeline,
 		Metrics:           rec,
+		CacheDegraded:     store.Degraded,
 		JitterPercentage:  o.jitterPercentage,
 		MaxConcurrentRuns: o.maxConcurrentRuns,
 	}
@@ -71,7 +72,8 @@ func run(o *options) error {
 		if err != nil {
 			return err
 		}
-		api := apiserver.New(apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, AuthReads: o.apiAuthReads},
+		api := apiserver.New(apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, AuthReads: o.apiAuthReads,
+			Keys: pipeline.Keys, OnDemandTTL: o.cache.onDemandTTL},
 			store, pipeline, mgr.GetClient(), auth, rec, ctrl.Log.WithName("api"))
 		if err := mgr.Add(api); err != nil {
 			return err
@@ -85,9 +87,9 @@ func run(o *options) error {
 	if err := mgr.AddReadyzCheck("readyz", func(*http.Request) error { return nil }); err != nil {
 		return err
 	}
-	setupLog.Info("starting the operator", "redis", o.cache.RedisEnabled, "cacheBackend", store.Serving(),
+	setupLog.Info("starting the operator", "redis", o.cache.RedisEnabled, "cacheBackend", store.Stats().Serving,
 		"defaultExchange", o.defaultExchange)
 	return mgr.Start(ctx)
 }
 
-var _ manager.Runnable = (*cache.Tiered)(nil)
+var _ manager.Runnable = (*cache.Cache)(nil)

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/clock"
@@ -58,6 +59,10 @@ type AnalysisScheduleReconciler struct {
 	Recorder  events.EventRecorder
 	Refresher refresh.Refresher
 	Metrics   RunMetrics
+	// CacheDegraded reports whether Redis is configured but not serving now; nil means never. A
+	// schedule marked CacheDegraded looks again every cacheRecheck, so that the condition clears
+	// within seconds of Redis' return instead of at the next run.
+	CacheDegraded func() bool
 	// Clock is replaceable in tests; nil means the real clock.
 	Clock clock.PassiveClock
 	// JitterPercentage spreads runs by up to this share of their interval.
@@ -95,6 +100,7 @@ func (r *AnalysisScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	_, seenBefore := r.seen.LoadOrStore(req.NamespacedName, struct{}{})
 	st := &statusPatcher{client: r.Client, base: obj.DeepCopy()}
 	result, err := r.reconcileSchedule(ctx, obj, !seenBefore, st)
+	result = r.recheckCache(obj, result)
 	return result, errors.Join(err, st.patch(ctx, obj))
 }
 
@@ -124,6 +130,25 @@ func (r *AnalysisScheduleReconciler) reconcileSchedule(ctx context.Context, obj 
 		return ctrl.Result{}, err
 	}
 	return ctrl.Result{RequeueAfter: max(obj.Status.NextRunTime.Sub(r.now()), 0)}, nil
+}
+
+// cacheRecheck is how often a schedule marked CacheDegraded looks at the cache again.
+const cacheRecheck = 5 * time.Second
+
+// recheckCache removes the CacheDegraded condition once Redis serves again; while it does not, the
+// schedule is reconciled again within cacheRecheck.
+func (r *AnalysisScheduleReconciler) recheckCache(obj *analysisv1alpha1.AnalysisSchedule, result ctrl.Result) ctrl.Result {
+	if r.CacheDegraded == nil || meta.FindStatusCondition(obj.Status.Conditions, analysisv1alpha1.ConditionCacheDegraded) == nil {
+		return result
+	}
+	if !r.CacheDegraded() {
+		meta.RemoveStatusCondition(&obj.Status.Conditions, analysisv1alpha1.ConditionCacheDegraded)
+		return result
+	}
+	if result.RequeueAfter <= 0 || result.RequeueAfter > cacheRecheck {
+		result.RequeueAfter = cacheRecheck
+	}
+	return result
 }
 
 // stall marks a spec the analysis cannot use; nothing runs until the spec changes.

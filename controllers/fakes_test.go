@@ -86,6 +86,13 @@ func (f *recordingRefresher) Evict(_ context.Context, symbols []string) error {
 	return nil
 }
 
+// isDegraded is the cache's state as the reconciler sees it between runs.
+func (f *recordingRefresher) isDegraded() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.degraded
+}
+
 func (f *recordingRefresher) runCount(schedule string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

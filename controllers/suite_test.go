@@ -74,6 +74,7 @@ var _ = BeforeSuite(func() {
 		Recorder:          mgr.GetEventRecorder("hama-operator"),
 		Refresher:         refresher,
 		Metrics:           metrics,
+		CacheDegraded:     refresher.isDegraded,
 		JitterPercentage:  0,
 		MaxConcurrentRuns: 16,
 	}

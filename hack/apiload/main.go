@@ -46,8 +46,8 @@ func main() {
 	baseline := flag.Bool("baseline", false,
 		"Serve every request with a bare net/http handler and a fixed body of the API's answer size instead: "+
 			"what the machine gives any Go HTTP server under the same load.")
-	var cacheCfg cache.Config
-	cacheCfg.BindFlags(flag.CommandLine) // the operator's cache flags, e.g. -redis-client-cache=false
+	cacheCfg := cache.DefaultConfig()
+	flag.BoolVar(&cacheCfg.ClientCache, "redis-client-cache", cacheCfg.ClientCache, "The operator's --redis-client-cache.")
 	flag.Parse()
 	if *luaPath != "" {
 		if err := os.WriteFile(*luaPath, []byte(wrkScript()), 0o644); err != nil {
@@ -79,7 +79,7 @@ func serve(addr, pprofAddr string, cfg cache.Config) error {
 	log := stdr.New(nil)
 
 	rec := metrics.New(prometheus.NewRegistry())
-	store, err := cache.NewTiered(cfg, rec, logr.Discard())
+	store, err := cache.New(cfg, rec, logr.Discard())
 	if err != nil {
 		return err
 	}
@@ -91,13 +91,13 @@ func serve(addr, pprofAddr string, cfg cache.Config) error {
 
 	defaults := refresh.Job{Exchange: market.Simulated, Timeframes: []string{"15m", "1h", "4h"}, Candles: 500,
 		TTL: time.Hour, Params: hama.DefaultParams(), Concurrency: 8}
-	pipeline := &refresh.Pipeline{Sources: &refresh.Sources{}, Store: store, Key: cfg.Key, Observer: rec,
+	pipeline := &refresh.Pipeline{Sources: &refresh.Sources{}, Store: store, Observer: rec,
 		Log: logr.Discard(), Defaults: defaults}
 	started := time.Now()
 	if err := preload(ctx, cfg, store, pipeline); err != nil {
 		return err
 	}
-	log.Info("preloaded", "symbols", len(symbols), "backend", store.Serving(), "took", time.Since(started).Round(time.Millisecond))
+	log.Info("preloaded", "symbols", len(symbols), "backend", store.Stats().Serving, "took", time.Since(started).Round(time.Millisecond))
 
 	if pprofAddr != "" {
 		go func() { log.Error(http.ListenAndServe(pprofAddr, nil), "pprof stopped") }() //nolint:gosec // dev tool
@@ -112,12 +112,11 @@ func serve(addr, pprofAddr string, cfg cache.Config) error {
 }
 
 // preload analyses the symbols into the cache. With Redis another client writes them, as the leader
-// replica would, so the server measured is a replica reading what it did not write (it reads its
-// own writes past the client cache for a second, which is not the steady state).
-func preload(ctx context.Context, cfg cache.Config, serving *cache.Tiered, p *refresh.Pipeline) error {
+// replica would, so the server measured is a replica reading what it did not write.
+func preload(ctx context.Context, cfg cache.Config, serving *cache.Cache, p *refresh.Pipeline) error {
 	writer := *p
 	if cfg.RedisEnabled {
-		leader, err := cache.NewTiered(cfg, nil, logr.Discard())
+		leader, err := cache.New(cfg, nil, logr.Discard())
 		if err != nil {
 			return err
 		}

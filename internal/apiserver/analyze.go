@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/refresh"
 )
@@ -21,41 +22,40 @@ type lookup struct {
 	cached bool
 }
 
-// get serves a symbol from the cache, or computes it (single-flight, bounded) on a miss or when
-// forced. wait is how long to queue for a computation slot.
+// get serves a symbol from the cache, or computes it on a miss or when forced. Concurrent callers
+// of one symbol share one computation (single-flight); the computation's merge into the cache,
+// done by the Analyzer as a scheduled refresh does it, is the only write. wait is how long to
+// queue for a computation slot.
 func (s *Server) get(ctx context.Context, symbol string, force bool, wait time.Duration) (lookup, error) {
-	key := s.cache.Config().Key(symbol)
-	compute := func(ctx context.Context) ([]byte, time.Duration, error) { return s.compute(ctx, symbol, wait) }
-	if force {
-		e, err := s.cache.Compute(ctx, key, compute)
-		if err != nil {
+	if !force {
+		e, err := s.cache.Get(ctx, s.cfg.Keys.Key(symbol))
+		if err == nil {
+			return lookup{doc: e.Value, source: string(e.Backend), cached: true}, nil
+		}
+		if !errors.Is(err, cache.ErrNotFound) {
 			return lookup{}, err
 		}
-		return lookup{doc: e.Value, source: "computed"}, nil
 	}
-	e, computed, err := s.cache.GetOrCompute(ctx, key, compute)
-	switch {
-	case err != nil:
+	doc, err, _ := s.flight.Do(symbol, func() (any, error) { return s.compute(ctx, symbol, wait) })
+	if err != nil {
 		return lookup{}, err
-	case computed:
-		return lookup{doc: e.Value, source: "computed"}, nil
 	}
-	return lookup{doc: e.Value, source: string(e.Backend), cached: true}, nil
+	return lookup{doc: doc.([]byte), source: "computed"}, nil
 }
 
 // compute analyses a symbol in one of the bounded slots, so a replica with a cold cache (a Redis
 // outage on a non-leader) answers what it can and refuses the rest instead of melting.
-func (s *Server) compute(ctx context.Context, symbol string, wait time.Duration) ([]byte, time.Duration, error) {
+func (s *Server) compute(ctx context.Context, symbol string, wait time.Duration) ([]byte, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
 	case s.computes <- struct{}{}:
 		defer func() { <-s.computes }()
 	case <-timer.C:
-		return nil, 0, &apiError{status: http.StatusServiceUnavailable, reason: "Busy",
+		return nil, &apiError{status: http.StatusServiceUnavailable, reason: "Busy",
 			msg: "too many analyses in progress on this replica; retry shortly"}
 	case <-ctx.Done():
-		return nil, 0, ctx.Err()
+		return nil, ctx.Err()
 	}
 	// Detached: every concurrent caller of this symbol waits for this computation, so the first
 	// caller hanging up must not cancel it for the others.
@@ -63,10 +63,9 @@ func (s *Server) compute(ctx context.Context, symbol string, wait time.Duration)
 	defer cancel()
 	doc, err := s.analyzer.AnalyzeNow(ctx, symbol)
 	if err != nil && len(doc.Timeframes) == 0 {
-		return nil, 0, upstreamError(symbol, err)
+		return nil, upstreamError(symbol, err)
 	}
-	b, err := analysis.Encode(doc)
-	return b, time.Until(doc.ExpiresAt()), err
+	return analysis.Encode(doc)
 }
 
 // upstreamError maps an analysis failure to the status a client can act on.

@@ -1,11 +1,19 @@
 package apiserver
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/refresh"
 )
 
 func TestAnalyzeSymbolMissComputesThenHitsRedis(t *testing.T) {
@@ -163,5 +171,54 @@ func TestServesFromMemoryWhileRedisIsDown(t *testing.T) {
 	}
 	if got := gatheredValue(t, f, "hama_cache_backend_up", nil); got != 0 {
 		t.Errorf("hama_cache_backend_up = %v during the outage, want 0", got)
+	}
+}
+
+// leaderMergesAfterAnalyzer is a replica's on-demand analysis after which, before the API answers,
+// the leader replica merges another timeframe of the same symbol into Redis.
+type leaderMergesAfterAnalyzer struct {
+	Analyzer
+	leader *refresh.Pipeline
+}
+
+func (a leaderMergesAfterAnalyzer) AnalyzeNow(ctx context.Context, symbol string) (analysis.Document, error) {
+	doc, err := a.Analyzer.AnalyzeNow(ctx, symbol)
+	job := a.leader.Defaults
+	job.Symbols, job.Timeframes = []string{symbol}, []string{"4h"}
+	if _, lerr := a.leader.Refresh(ctx, job); lerr != nil {
+		return doc, lerr
+	}
+	return doc, err
+}
+
+// A miss writes once, through the refresh pipeline's merge: a leader's merge that lands after the
+// miss's computation is not overwritten by a second, blind write of the computed document.
+func TestMissWritesOnlyThroughTheMergeSoALaterLeaderMergeSurvives(t *testing.T) {
+	f := newFixture(t)
+	leaderCfg := cache.DefaultConfig()
+	leaderCfg.RedisEnabled, leaderCfg.Addrs = true, []string{f.redis.Addr()}
+	leaderCache, err := cache.New(leaderCfg, nil, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = leaderCache.Close() })
+	leader := *f.analyzer.pipeline
+	leader.Store, leader.Observer = leaderCache, nil
+	s := New(Config{}, f.cache, leaderMergesAfterAnalyzer{Analyzer: f.analyzer, leader: &leader}, nil, nil, nil, logr.Discard())
+
+	l, err := s.get(context.Background(), "BTCUSDT", false, time.Second)
+	if err != nil || l.source != "computed" {
+		t.Fatalf("miss = %+v, %v; want a computation", l.source, err)
+	}
+	raw, err := redis.NewClient(&redis.Options{Addr: f.redis.Addr()}).Get(context.Background(), "hama:analysis:BTCUSDT").Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := analysis.Decode(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sortedKeys(doc.Timeframes); strings.Join(got, ",") != "15m,1h,4h" {
+		t.Fatalf("redis holds timeframes %v; the leader's 4h merge was lost", got)
 	}
 }

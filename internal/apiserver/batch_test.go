@@ -10,6 +10,7 @@ import (
 	"github.com/go-logr/logr"
 
 	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/refresh"
 )
 
 type batchData struct {
@@ -104,7 +105,8 @@ func TestResourceAPIServesDocumentsAndTimeframes(t *testing.T) {
 
 func TestCorruptCacheEntryIs502NotAPanic(t *testing.T) {
 	f := newFixture(t, withoutRedis())
-	if err := f.cache.Set(context.Background(), f.cache.Config().Key("BADUSDT"), []byte("not json"), time.Minute); err != nil {
+	corrupt := func([]byte) ([]byte, time.Duration, error) { return []byte("not json"), time.Minute, nil }
+	if err := f.cache.Update(context.Background(), refresh.DefaultKeyPrefix.Key("BADUSDT"), corrupt); err != nil {
 		t.Fatal(err)
 	}
 	f.post(analyzeSymbolPath, "", `{"symbol":"BADUSDT"}`).wantError(t, http.StatusBadGateway, "force a refresh")

@@ -105,7 +105,7 @@ type fixture struct {
 	t        testing.TB
 	url      string
 	server   *Server
-	cache    *cache.Tiered
+	cache    *cache.Cache
 	redis    *redistest.Server
 	analyzer *countingAnalyzer
 	rec      *metrics.Recorder
@@ -114,7 +114,7 @@ type fixture struct {
 
 type fixtureOption func(*Config, *cache.Config, *testMarket)
 
-// newFixture serves the API over HTTP with a real Tiered cache on a real redis-server (or memory
+// newFixture serves the API over HTTP with a real cache on a real redis-server (or memory
 // only with withoutRedis), the real refresh pipeline on simulated candles and a fresh registry.
 func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	t.Helper()
@@ -133,21 +133,21 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	}
 	f.reg = prometheus.NewRegistry()
 	f.rec = metrics.New(f.reg)
-	tiered, err := cache.NewTiered(ccfg, f.rec, logr.Discard())
+	store, err := cache.New(ccfg, f.rec, logr.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = tiered.Close() })
-	f.cache = tiered
+	t.Cleanup(func() { _ = store.Close() })
+	f.cache = store
 	f.analyzer = &countingAnalyzer{bySymbol: map[string]int{}, pipeline: &refresh.Pipeline{
-		Sources: testSources{mkt}, Store: tiered, Key: ccfg.Key, Observer: f.rec, Log: logr.Discard(),
-		Backend: func() string { return string(tiered.Serving()) },
+		Sources: testSources{mkt}, Store: store, Observer: f.rec, Log: logr.Discard(),
+		Backend: func() string { return string(store.Stats().Serving) },
 		Defaults: refresh.Job{Exchange: "simulated", Timeframes: []string{"15m", "1h"}, Candles: 450,
 			TTL: 15 * time.Minute, Params: hama.DefaultParams()},
 	}}
-	f.server = New(cfg, tiered, f.analyzer, fakeKube(t), tokenAuth{}, f.rec, logr.Discard())
+	f.server = New(cfg, store, f.analyzer, fakeKube(t), tokenAuth{}, f.rec, logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { _ = tiered.Start(ctx) }()
+	go func() { _ = store.Start(ctx) }()
 	ts := httptest.NewServer(f.server)
 	t.Cleanup(func() { ts.Close(); cancel() })
 	f.url = ts.URL

@@ -24,14 +24,13 @@ type cacheStatsResponse struct {
 }
 
 func (s *Server) cachedSymbols(r *http.Request) ([]string, error) {
-	prefix := s.cache.Config().KeyPrefix
-	keys, err := s.cache.Keys(r.Context(), prefix)
+	keys, err := s.cache.Keys(r.Context(), string(s.cfg.Keys))
 	if err != nil {
 		return nil, err
 	}
 	symbols := make([]string, 0, len(keys))
 	for _, k := range keys {
-		symbols = append(symbols, strings.TrimPrefix(k, prefix))
+		symbols = append(symbols, s.cfg.Keys.Symbol(k))
 	}
 	slices.Sort(symbols)
 	return slices.Compact(symbols), nil
@@ -42,10 +41,10 @@ func (s *Server) statsResponse(r *http.Request) (cacheStatsResponse, error) {
 	if err != nil {
 		return cacheStatsResponse{}, err
 	}
-	st := s.cache.Stats(r.Context())
+	st := s.cache.Stats()
 	return cacheStatsResponse{
 		CacheType: string(st.Serving), CachedSymbols: len(symbols), Symbols: symbols,
-		CacheDurationMinutes: s.cache.Config().DefaultTTL.Minutes(),
+		CacheDurationMinutes: s.cfg.OnDemandTTL.Minutes(),
 		MemoryCacheFallback:  st.Serving == cache.BackendMemory, RedisEnabled: st.RedisEnabled, RedisUp: st.RedisUp,
 		Fallbacks: st.Fallbacks, LastError: st.LastError,
 	}, nil
@@ -127,9 +126,9 @@ func (s *Server) listAnalyses(w http.ResponseWriter, r *http.Request) {
 
 // readyz reports the cache state; it stays 200 while memory can serve, with the detail.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	st := s.cache.Stats(r.Context())
+	st := s.cache.Stats()
 	status := "ready"
-	if s.cache.Degraded() {
+	if st.RedisEnabled && !st.RedisUp {
 		status = "degraded: redis unavailable, serving from memory"
 	}
 	writeOK(w, map[string]any{

@@ -3,6 +3,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -11,15 +12,24 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/singleflight"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/refresh"
 )
 
-// Analyzer computes and stores one symbol's analysis now.
+// Analyzer computes one symbol's analysis now and merges it into the cache: the API's only write.
 type Analyzer interface {
 	AnalyzeNow(ctx context.Context, symbol string) (analysis.Document, error)
+}
+
+// Cache is what the API reads.
+type Cache interface {
+	Get(ctx context.Context, key string) (cache.Entry, error)
+	Keys(ctx context.Context, prefix string) ([]string, error)
+	Stats() cache.Stats
 }
 
 // Recorder receives request metrics.
@@ -45,13 +55,18 @@ type Config struct {
 	// ComputeTimeout bounds one on-demand analysis. It runs detached from the request that started
 	// it, because other callers of the same symbol wait for the same computation.
 	ComputeTimeout time.Duration
+	// Keys names the cache keys, as the Analyzer writes them; empty means refresh.DefaultKeyPrefix.
+	Keys refresh.KeyPrefix
+	// OnDemandTTL is how long an on-demand analysis stays cached, for cache-stats.
+	OnDemandTTL time.Duration
 }
 
 // Server is the REST API. It is a controller-runtime Runnable that runs on every replica.
 type Server struct {
 	cfg      Config
-	cache    *cache.Tiered
+	cache    Cache
 	analyzer Analyzer
+	flight   singleflight.Group // one computation per symbol for concurrent callers
 	kube     client.Client
 	auth     Authorizer
 	metrics  Recorder
@@ -61,7 +76,7 @@ type Server struct {
 }
 
 // New wires a server. kube reads and writes AnalysisSchedules; auth guards mutating calls.
-func New(cfg Config, c *cache.Tiered, analyzer Analyzer, kube client.Client, auth Authorizer, metrics Recorder, log logr.Logger) *Server {
+func New(cfg Config, c Cache, analyzer Analyzer, kube client.Client, auth Authorizer, metrics Recorder, log logr.Logger) *Server {
 	if cfg.MaxComputes <= 0 {
 		cfg.MaxComputes = 8
 	}
@@ -77,6 +92,8 @@ func New(cfg Config, c *cache.Tiered, analyzer Analyzer, kube client.Client, aut
 	if cfg.ComputeTimeout <= 0 {
 		cfg.ComputeTimeout = 30 * time.Second
 	}
+	cfg.Keys = cmp.Or(cfg.Keys, refresh.DefaultKeyPrefix)
+	cfg.OnDemandTTL = cmp.Or(cfg.OnDemandTTL, refresh.DefaultOnDemandTTL)
 	if auth == nil {
 		auth = denyAll{}
 	}
@@ -233,7 +250,7 @@ func (s *Server) trackCachedSymbols(ctx context.Context) {
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
 	for {
-		if keys, err := s.cache.Keys(ctx, s.cache.Config().KeyPrefix); err == nil {
+		if keys, err := s.cache.Keys(ctx, string(s.cfg.Keys)); err == nil {
 			s.metrics.SetCachedSymbols(len(keys))
 		}
 		select {

@@ -59,11 +59,10 @@ var _ = BeforeSuite(func() {
 	clientset, err = kubernetes.NewForConfig(cfg)
 	Expect(err).NotTo(HaveOccurred())
 
-	ccfg := cache.DefaultConfig()
-	store, err := cache.NewTiered(ccfg, nil, logr.Discard())
+	store, err := cache.New(cache.DefaultConfig(), nil, logr.Discard())
 	Expect(err).NotTo(HaveOccurred())
 	pipeline := &refresh.Pipeline{
-		Sources: testSources{&testMarket{sim: simulated.New()}}, Store: store, Key: ccfg.Key, Log: logr.Discard(),
+		Sources: testSources{&testMarket{sim: simulated.New()}}, Store: store, Log: logr.Discard(),
 		Defaults: refresh.Job{Exchange: "simulated", Timeframes: []string{"15m"}, Candles: 450, TTL: time.Hour,
 			Params: hama.DefaultParams()},
 	}

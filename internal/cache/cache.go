@@ -1,22 +1,32 @@
-// Package cache stores the analysis documents: Redis first (standalone, Sentinel or Cluster), with a
-// write-through in-memory copy that serves every request while Redis is down, so no caller ever sees
-// a Redis failure. It is value-agnostic and imports nothing from Kubernetes.
+// Package cache keeps values in Redis (standalone, Sentinel or Cluster, through go-redis's
+// UniversalClient) with one copy of each in this process's memory, and guarantees three things.
+// No call fails because Redis is down: every write lands in memory too, a Redis failure marks Redis
+// down and the same call is answered from memory, and until a health check pings Redis again every
+// call goes straight to memory. What Redis lost comes back within a health interval of its return:
+// before Redis serves again, every entry this process wrote is copied back to Redis unless Redis
+// holds the same value or one that lives longer (newer wins). Repeated reads cost no round trip:
+// with RESP3 client tracking, Redis tells go-redis when a key this process read changes, and a value
+// read from Redis is answered from memory until any invalidation arrives or the max staleness
+// passes. The cache is value-agnostic and knows nothing of Kubernetes; the merge of a write is its
+// caller's (Update).
 package cache
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
 )
 
 // ErrNotFound is a miss.
 var ErrNotFound = errors.New("cache: not found")
 
-// ErrUpdateConflict means other writers kept changing a key during Update until its retries ran
-// out. Redis is healthy; the caller may retry later.
-var ErrUpdateConflict = errors.New("cache: too many concurrent writers of the key")
-
-// Backend names where a value came from or went to.
+// Backend names where a value came from.
 type Backend string
 
 // Backends.
@@ -25,75 +35,282 @@ const (
 	BackendMemory Backend = "memory"
 )
 
-// Entry is a cached value. Value is shared with the store: callers must not modify it.
+// Entry is a cached value. Value is shared with the cache: callers must not modify it.
 type Entry struct {
 	Value   []byte
 	Backend Backend
-	// TTL is the remaining time to live (0 for a Redis key without expiry).
-	TTL time.Duration
 }
 
-// UpdateFunc returns the new value of a key from its current one (nil when absent). A ttl <= 0
-// deletes the key. It is an alias so that callers can pass a plain function literal.
+// UpdateFunc returns the new value of a key from its current one (nil when absent) and its TTL.
 type UpdateFunc = func(current []byte) (value []byte, ttl time.Duration, err error)
 
-// Store is a key-value cache with TTLs.
-type Store interface {
-	// Get returns ErrNotFound on a miss.
-	Get(ctx context.Context, key string) (Entry, error)
-	// Set stores value for ttl; ttl <= 0 deletes the key.
-	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
-	// Update atomically replaces key's value with fn(current); used to merge documents when two
-	// schedules cover one symbol. An error from fn is returned unchanged and nothing is written.
-	Update(ctx context.Context, key string, fn UpdateFunc) error
-	Delete(ctx context.Context, keys ...string) error
-	// Keys lists the keys under prefix (SCAN in Redis, never KEYS).
-	Keys(ctx context.Context, prefix string) ([]string, error)
-	Stats(ctx context.Context) Stats
-	Close() error
-}
-
-// Stats describe a store for the API, logs and tests.
+// Stats describe the cache for the API.
 type Stats struct {
 	// Serving is the backend reads go to now.
-	Serving      Backend `json:"serving"`
-	RedisEnabled bool    `json:"redis_enabled"`
-	RedisUp      bool    `json:"redis_up"`
-	// Fallbacks counts operations that Redis should have served and memory answered: after a failed
-	// Redis call, or while the breaker skips Redis.
-	Fallbacks uint64 `json:"fallbacks"`
-	// RedisErrors counts failed Redis calls (requests and health probes).
-	RedisErrors uint64    `json:"redis_errors"`
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-	// MemoryEntries counts the live entries of the memory copy.
-	MemoryEntries int `json:"memory_entries"`
-	// Keys counts the keys under the key prefix on the serving backend.
-	Keys int `json:"keys"`
-	// Reads by the backend that answered them.
-	RedisHits    uint64 `json:"redis_hits"`
-	RedisMisses  uint64 `json:"redis_misses"`
-	MemoryHits   uint64 `json:"memory_hits"`
-	MemoryMisses uint64 `json:"memory_misses"`
-	// Resynced counts entries copied to Redis after outages.
-	Resynced uint64 `json:"resynced"`
+	Serving      Backend
+	RedisEnabled bool
+	RedisUp      bool
+	// Fallbacks counts calls memory answered in place of Redis.
+	Fallbacks uint64
+	LastError string
 }
 
 // Observer receives cache events for metrics.
 type Observer interface {
 	// ObserveCacheRequest counts a read by the backend that answered; result is "hit" or "miss".
 	ObserveCacheRequest(backend Backend, result string)
-	// ObserveFallback counts an operation memory answered in place of Redis.
+	// ObserveFallback counts a call memory answered in place of Redis.
 	ObserveFallback()
 	// SetBackendUp reports whether Redis serves.
 	SetBackendUp(up bool)
 }
 
-type nopObserver struct{}
+// logEvery spaces out the logs of an outage that lasts.
+const logEvery = time.Minute
 
-func (nopObserver) ObserveCacheRequest(Backend, string) {}
-func (nopObserver) ObserveFallback()                    {}
-func (nopObserver) SetBackendUp(bool)                   {}
+// Cache is Redis with a memory copy; see the package comment. Start runs its health loop.
+type Cache struct {
+	cfg     Config
+	client  redis.UniversalClient // nil: memory only
+	tracker *tracker              // nil: no client-side caching, every read asks Redis
+	mem     *memory
+	obs     Observer
+	log     logr.Logger
+
+	up        atomic.Bool
+	fallbacks atomic.Uint64
+	// writes is held shared by every write and exclusively by the recovery, so that no write falls
+	// between the copy back to Redis and the switch to it.
+	writes sync.RWMutex
+
+	mu        sync.Mutex // guards the last error
+	lastErr   string
+	lastLogAt time.Time
+}
+
+// New builds the cache and pings Redis once. Only an invalid configuration is an error: an
+// unreachable Redis or wrong credentials are logged and kept in the stats, and memory serves.
+func New(cfg Config, obs Observer, log logr.Logger) (*Cache, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if obs == nil {
+		obs = nopObserver{}
+	}
+	c := &Cache{cfg: cfg, mem: newMemory(cfg.MemoryMaxEntries), obs: obs, log: log}
+	obs.SetBackendUp(false)
+	if !cfg.RedisEnabled {
+		return c, nil
+	}
+	opts, err := cfg.universalOptions()
+	if err != nil {
+		return nil, err
+	}
+	c.tracker, _ = opts.ClientSideCache.(*tracker)
+	c.client = redis.NewUniversalClient(opts)
+	routeRedisLogs(log)
+	c.checkHealth(context.Background())
+	return c, nil
+}
+
+// Get reads Redis while it serves, memory otherwise.
+func (c *Cache) Get(ctx context.Context, key string) (Entry, error) {
+	e, err := c.get(ctx, key)
+	if err == nil || errors.Is(err, ErrNotFound) {
+		c.obs.ObserveCacheRequest(e.Backend, result(err == nil))
+	}
+	return e, err
+}
+
+func (c *Cache) get(ctx context.Context, key string) (Entry, error) {
+	if c.up.Load() {
+		generation := c.tracker.generation() // before the read: an invalidation during it voids it
+		if value, ok := c.mem.confirmed(key, generation, c.cfg.ClientCacheMaxStaleness); ok {
+			return Entry{Value: value, Backend: BackendRedis}, nil
+		}
+		value, ttl, err := c.read(ctx, key)
+		switch {
+		case err == nil:
+			// The memory copy serves the next reads (with tracking) and an outage.
+			return Entry{Value: c.mem.fill(key, value, ttl, generation, c.tracker != nil), Backend: BackendRedis}, nil
+		case errors.Is(err, ErrNotFound):
+			c.mem.delete(key)
+			return Entry{Backend: BackendRedis}, err
+		case ctx.Err() != nil:
+			return Entry{}, ctx.Err()
+		}
+		c.failed(err)
+	}
+	c.countFallback()
+	if value, ok := c.mem.get(key); ok {
+		return Entry{Value: value, Backend: BackendMemory}, nil
+	}
+	return Entry{Backend: BackendMemory}, ErrNotFound
+}
+
+// Update replaces key's value with fn(current), atomically across replicas: an optimistic Redis
+// transaction while Redis serves, under the memory lock otherwise. fn may run several times; its
+// error is returned unchanged and nothing is written. A ttl <= 0 deletes the key.
+func (c *Cache) Update(ctx context.Context, key string, fn UpdateFunc) error {
+	c.writes.RLock()
+	defer c.writes.RUnlock()
+	if c.up.Load() {
+		// The memory copy expires no later than Redis's, so the recovery never mistakes it for newer.
+		start := c.mem.now()
+		value, ttl, err := c.update(ctx, key, fn)
+		var fnErr updateFuncError
+		switch {
+		case err == nil:
+			c.mem.set(key, value, start.Add(ttl))
+			return nil
+		case errors.As(err, &fnErr):
+			return fnErr.err
+		case errors.Is(err, ErrUpdateConflict):
+			return err // contention, not an outage
+		case ctx.Err() != nil:
+			return ctx.Err()
+		}
+		c.failed(err)
+	}
+	c.countFallback()
+	return c.mem.update(key, fn)
+}
+
+// Delete removes keys from memory and Redis. While Redis is down it fails after the memory delete,
+// so that its caller retries until the delete reaches Redis: memory alone cannot carry a delete.
+func (c *Cache) Delete(ctx context.Context, keys ...string) error {
+	c.writes.RLock()
+	defer c.writes.RUnlock()
+	c.mem.delete(keys...)
+	switch {
+	case c.client == nil || len(keys) == 0:
+		return nil
+	case !c.up.Load():
+		return fmt.Errorf("redis is down, the delete must reach it: %s", c.Stats().LastError)
+	}
+	_, err := c.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, k := range keys { // one DEL per key: keys of several Cluster slots
+			p.Del(ctx, k)
+		}
+		return nil
+	})
+	if err != nil && ctx.Err() == nil {
+		c.failed(err)
+	}
+	return describe(err)
+}
+
+// Keys lists the keys under prefix: SCAN on Redis while it serves, memory's otherwise.
+func (c *Cache) Keys(ctx context.Context, prefix string) ([]string, error) {
+	if c.up.Load() {
+		keys, err := c.scan(ctx, prefix)
+		if err == nil || ctx.Err() != nil {
+			return keys, err
+		}
+		c.failed(err)
+	}
+	c.countFallback()
+	return c.mem.keys(prefix), nil
+}
+
+// Degraded is true while Redis is enabled but not serving.
+func (c *Cache) Degraded() bool { return c.client != nil && !c.up.Load() }
+
+// Stats describes the cache.
+func (c *Cache) Stats() Stats {
+	s := Stats{Serving: BackendMemory, RedisEnabled: c.client != nil, RedisUp: c.up.Load(), Fallbacks: c.fallbacks.Load()}
+	if s.RedisUp {
+		s.Serving = BackendRedis
+	}
+	c.mu.Lock()
+	s.LastError = c.lastErr
+	c.mu.Unlock()
+	return s
+}
+
+// Start runs the health loop until ctx ends; it fits controller-runtime's manager.Runnable.
+func (c *Cache) Start(ctx context.Context) error {
+	if c.client == nil {
+		<-ctx.Done()
+		return nil
+	}
+	tick := time.NewTicker(c.cfg.HealthInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			c.checkHealth(ctx)
+		}
+	}
+}
+
+// NeedLeaderElection is false: every replica serves reads from its own cache.
+func (c *Cache) NeedLeaderElection() bool { return false }
+
+// Close closes the Redis connections.
+func (c *Cache) Close() error {
+	if c.client == nil {
+		return nil
+	}
+	return c.client.Close()
+}
+
+// checkHealth pings Redis; when Redis answers again it recovers.
+func (c *Cache) checkHealth(ctx context.Context) {
+	pingCtx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout+c.cfg.ReadTimeout)
+	defer cancel()
+	err := c.client.Ping(pingCtx).Err()
+	if err == nil && !c.up.Load() {
+		err = c.recover(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		c.failed(err)
+	}
+}
+
+// recover copies this process's writes back to Redis, newer wins, then lets Redis serve.
+func (c *Cache) recover(ctx context.Context) error {
+	c.writes.Lock()
+	defer c.writes.Unlock()
+	copied, err := c.copyBack(ctx, c.mem.owned())
+	if err != nil {
+		return fmt.Errorf("copying the memory copy back to redis: %w", err)
+	}
+	c.up.Store(true)
+	c.obs.SetBackendUp(true)
+	c.log.Info("redis serves the cache", "addrs", c.cfg.Addrs, "copiedFromMemory", copied)
+	return nil
+}
+
+// failed marks Redis down and records the error; the log is rate-limited.
+func (c *Cache) failed(err error) {
+	err = describe(err)
+	wasUp := c.up.Swap(false)
+	now := time.Now()
+	c.mu.Lock()
+	c.lastErr = err.Error()
+	logIt := wasUp || now.Sub(c.lastLogAt) >= logEvery
+	if logIt {
+		c.lastLogAt = now
+	}
+	c.mu.Unlock()
+	if wasUp {
+		c.obs.SetBackendUp(false)
+	}
+	if logIt {
+		c.log.Error(err, "redis is not serving the cache; the memory copy answers until it does", "addrs", c.cfg.Addrs)
+	}
+}
+
+// countFallback counts a call memory answered in place of Redis.
+func (c *Cache) countFallback() {
+	if c.client != nil {
+		c.fallbacks.Add(1)
+		c.obs.ObserveFallback()
+	}
+}
 
 func result(hit bool) string {
 	if hit {
@@ -101,3 +318,9 @@ func result(hit bool) string {
 	}
 	return "miss"
 }
+
+type nopObserver struct{}
+
+func (nopObserver) ObserveCacheRequest(Backend, string) {}
+func (nopObserver) ObserveFallback()                    {}
+func (nopObserver) SetBackendUp(bool)                   {}

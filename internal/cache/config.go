@@ -1,9 +1,15 @@
 package cache
 
 import (
-	"flag"
-	"strings"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
 	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Redis modes. ModeAuto lets the addresses decide: Sentinel when a master name is set, Cluster for
@@ -15,7 +21,7 @@ const (
 	ModeCluster    = "cluster"
 )
 
-// Config configures the tiered cache.
+// Config configures the cache. The binary sets it from flags and the environment (cmd).
 type Config struct {
 	RedisEnabled bool
 	Mode         string
@@ -24,11 +30,8 @@ type Config struct {
 	MasterName string
 	Username   string
 	Password   string
-	// PasswordFile, when set, replaces Password with the file's trimmed content.
-	PasswordFile string
 	// SentinelPassword authenticates to the Sentinels, which often have no password of their own.
 	SentinelPassword      string
-	SentinelPasswordFile  string
 	DB                    int
 	TLS                   bool
 	TLSCAFile             string
@@ -38,107 +41,134 @@ type Config struct {
 	ReadTimeout           time.Duration
 	WriteTimeout          time.Duration
 
-	// KeyPrefix is prepended to symbols: "hama:analysis:" gives hama:analysis:BTCUSDT.
-	KeyPrefix        string
-	DefaultTTL       time.Duration
 	MemoryMaxEntries int
 	// HealthInterval is how often Redis is pinged, to notice an outage and the recovery.
 	HealthInterval time.Duration
-	// ClientCache keeps the values this replica reads from Redis in its memory and answers repeated
-	// reads from there, without a round trip, until Redis says the key changed (RESP3 CLIENT
-	// TRACKING, go-redis's client-side cache). Standalone Redis, database 0 only.
+	// ClientCache answers repeated reads from memory until Redis invalidates the key (RESP3 client
+	// tracking); standalone Redis, database 0 only.
 	ClientCache bool
-	// ClientCacheMaxStaleness bounds how long a client-cached value is served without asking Redis
-	// again, should an invalidation be lost.
+	// ClientCacheMaxStaleness bounds how long a value is answered without asking Redis again,
+	// should an invalidation be lost.
 	ClientCacheMaxStaleness time.Duration
-	// BreakerCooldown is how long, after a failure, calls skip Redis before one of them triggers a
-	// background probe (in case the health loop is not running). 0 leaves recovery to the loop alone.
-	BreakerCooldown time.Duration
-
-	flags *flag.FlagSet // the flag set BindFlags registered with: flags given there win over the environment
 }
 
-// DefaultConfig is a Redis-less configuration with the original service's key prefix and TTL.
+// DefaultConfig is a Redis-less configuration with the defaults of every setting.
 func DefaultConfig() Config {
 	return Config{
-		Mode: ModeAuto, Addrs: []string{"127.0.0.1:6379"}, PoolSize: 64,
+		Addrs: []string{"127.0.0.1:6379"}, PoolSize: 64,
 		DialTimeout: time.Second, ReadTimeout: 500 * time.Millisecond, WriteTimeout: 500 * time.Millisecond,
-		KeyPrefix: "hama:analysis:", DefaultTTL: 15 * time.Minute, MemoryMaxEntries: 20000,
-		HealthInterval: 2 * time.Second, BreakerCooldown: 5 * time.Second,
+		MemoryMaxEntries: 20000, HealthInterval: 2 * time.Second,
 		ClientCache: true, ClientCacheMaxStaleness: 10 * time.Second,
 	}
 }
 
-// Key is the cache key of a symbol.
-func (c Config) Key(symbol string) string { return c.KeyPrefix + symbol }
-
-// BindFlags resets c to DefaultConfig and registers the cache flags on fs.
-func (c *Config) BindFlags(fs *flag.FlagSet) {
-	*c = DefaultConfig()
-	c.flags = fs
-	fs.BoolVar(&c.RedisEnabled, "redis-enabled", false, "Use Redis; without it the cache is in memory only (env REDIS_ENABLED).")
-	fs.StringVar(&c.Mode, "redis-mode", c.Mode,
-		"Redis topology: standalone, sentinel or cluster; empty picks sentinel when a master name is set, "+
-			"cluster for several addresses (env REDIS_MODE).")
-	fs.Var(addrList{&c.Addrs}, "redis-addrs",
-		"Comma-separated Redis addresses host:port; the Sentinels in sentinel mode (env REDIS_ADDRS, or REDIS_HOST and REDIS_PORT).")
-	fs.StringVar(&c.MasterName, "redis-master-name", "", "Sentinel master name (env REDIS_MASTER_NAME).")
-	fs.StringVar(&c.Username, "redis-username", "", "Redis ACL user name (env REDIS_USERNAME).")
-	fs.StringVar(&c.PasswordFile, "redis-password-file", "", "File holding the Redis password (env REDIS_PASSWORD holds it directly).")
-	fs.StringVar(&c.SentinelPasswordFile, "redis-sentinel-password-file", "",
-		"File holding the Sentinels' password (env REDIS_SENTINEL_PASSWORD).")
-	fs.IntVar(&c.DB, "redis-db", 0, "Redis database number, standalone and sentinel only (env REDIS_DB).")
-	fs.BoolVar(&c.TLS, "redis-tls", false, "Connect to Redis over TLS (env REDIS_TLS).")
-	fs.StringVar(&c.TLSCAFile, "redis-tls-ca-file", "", "PEM bundle of the CA that signed the Redis certificate; default: system roots.")
-	fs.BoolVar(&c.TLSInsecureSkipVerify, "redis-tls-insecure-skip-verify", false, "Do not verify the Redis certificate (testing only).")
-	fs.IntVar(&c.PoolSize, "redis-pool-size", c.PoolSize, "Redis connections per node.")
-	fs.DurationVar(&c.DialTimeout, "redis-dial-timeout", c.DialTimeout, "Redis dial timeout.")
-	fs.DurationVar(&c.ReadTimeout, "redis-read-timeout", c.ReadTimeout, "Redis read timeout; short, so an outage falls back fast.")
-	fs.DurationVar(&c.WriteTimeout, "redis-write-timeout", c.WriteTimeout, "Redis write timeout.")
-	fs.StringVar(&c.KeyPrefix, "cache-key-prefix", c.KeyPrefix, "Prefix of the cache keys.")
-	fs.DurationVar(&c.DefaultTTL, "cache-default-ttl", c.DefaultTTL, "TTL of on-demand analyses (env HAMA_CACHE_TTL, in seconds).")
-	fs.IntVar(&c.MemoryMaxEntries, "memory-cache-max-entries", c.MemoryMaxEntries,
-		"Bound of the in-memory cache; the oldest entries go first.")
-	fs.DurationVar(&c.HealthInterval, "redis-health-interval", c.HealthInterval, "How often Redis is pinged to notice outages and recovery.")
-	fs.BoolVar(&c.ClientCache, "redis-client-cache", c.ClientCache,
-		"Answer repeated reads from this replica's memory until Redis invalidates the key (RESP3 client tracking); standalone Redis, database 0.")
-	fs.DurationVar(&c.ClientCacheMaxStaleness, "redis-client-cache-max-staleness", c.ClientCacheMaxStaleness,
-		"Longest a client-cached value is served without asking Redis again, should an invalidation be lost.")
-	fs.DurationVar(&c.BreakerCooldown, "redis-breaker-cooldown", c.BreakerCooldown,
-		"After a Redis failure, how long calls skip Redis before one triggers a probe; 0: only the health loop probes.")
-}
-
-// flagSet reports whether the flag was given on the command line.
-func (c *Config) flagSet(name string) bool {
-	if c.flags == nil || !c.flags.Parsed() {
-		return false
+// resolvedMode is the topology the configuration selects.
+func (c Config) resolvedMode() string {
+	switch {
+	case c.Mode != ModeAuto:
+		return c.Mode
+	case c.MasterName != "":
+		return ModeSentinel
+	case len(c.Addrs) > 1:
+		return ModeCluster
 	}
-	found := false
-	c.flags.Visit(func(f *flag.Flag) { found = found || f.Name == name })
-	return found
+	return ModeStandalone
 }
 
-// addrList is a comma-separated flag.Value.
-type addrList struct{ addrs *[]string }
-
-func (a addrList) String() string {
-	if a.addrs == nil {
-		return ""
+// Validate reports a configuration the cache cannot run with.
+func (c Config) Validate() error {
+	switch c.Mode {
+	case ModeAuto, ModeStandalone, ModeSentinel, ModeCluster:
+	default:
+		return fmt.Errorf("redis mode %q: want standalone, sentinel or cluster", c.Mode)
 	}
-	return strings.Join(*a.addrs, ",")
+	switch mode := c.resolvedMode(); {
+	case c.RedisEnabled && len(c.Addrs) == 0:
+		return errors.New("redis is enabled but no address is set")
+	case mode == ModeSentinel && c.MasterName == "":
+		return errors.New("redis mode sentinel needs a master name (--redis-master-name or REDIS_MASTER_NAME)")
+	case mode != ModeSentinel && c.MasterName != "":
+		return fmt.Errorf("a redis master name is only for sentinel mode, not %s", mode)
+	case mode == ModeStandalone && len(c.Addrs) > 1:
+		return fmt.Errorf("redis mode standalone takes one address, got %d", len(c.Addrs))
+	case mode == ModeCluster && c.DB != 0:
+		return errors.New("redis cluster has only database 0")
+	}
+	return c.validateNumbers()
 }
 
-func (a addrList) Set(s string) error {
-	*a.addrs = splitAddrs(s)
+func (c Config) validateNumbers() error {
+	switch {
+	case c.DB < 0 || c.PoolSize < 0 || c.DialTimeout < 0 || c.ReadTimeout < 0 || c.WriteTimeout < 0:
+		return errors.New("redis db, pool size and timeouts must not be negative")
+	case c.MemoryMaxEntries <= 0 || c.HealthInterval <= 0:
+		return errors.New("memory max entries and the health interval must be positive")
+	case c.ClientCache && c.ClientCacheMaxStaleness <= 0:
+		return errors.New("the redis client cache's max staleness must be positive")
+	}
 	return nil
 }
 
-func splitAddrs(s string) []string {
-	var out []string
-	for _, part := range strings.Split(s, ",") {
-		if part = strings.TrimSpace(part); part != "" {
-			out = append(out, part)
-		}
+// universalOptions maps the configuration onto go-redis. Sentinel sets MasterName, Cluster sets
+// IsClusterMode; redis.NewUniversalClient then builds the matching client.
+func (c Config) universalOptions() (*redis.UniversalOptions, error) {
+	opts := &redis.UniversalOptions{
+		Addrs: c.Addrs, Username: c.Username, Password: c.Password,
+		PoolSize: c.PoolSize, DialTimeout: c.DialTimeout, ReadTimeout: c.ReadTimeout, WriteTimeout: c.WriteTimeout,
+		// One retry covers a pooled connection that died with a Redis restart; more would only add
+		// timeouts in an outage, which the fallback handles instead.
+		MaxRetries: 1,
+		// go-redis redials 5 times by default; a dead Redis would then cost every call 5 dials.
+		DialerRetries: 1,
+		// No CLIENT SETINFO or CLIENT MAINT_NOTIFICATIONS round trips on each new connection.
+		DisableIdentity:          true,
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}
-	return out
+	if c.clientCacheApplies() {
+		// Client tracking needs RESP3, whose push messages carry the invalidations.
+		opts.Protocol = 3
+		opts.ClientSideCache = &tracker{LocalCache: redis.NewLocalCache(redis.CacheConfig{
+			MaxEntries: c.MemoryMaxEntries, MaxStaleness: c.ClientCacheMaxStaleness,
+		})}
+	}
+	switch c.resolvedMode() {
+	case ModeSentinel:
+		opts.MasterName, opts.DB, opts.SentinelPassword = c.MasterName, c.DB, c.SentinelPassword
+	case ModeCluster:
+		opts.IsClusterMode = true
+	default:
+		opts.DB = c.DB
+	}
+	if c.TLS {
+		tc, err := c.tlsConfig()
+		if err != nil {
+			return nil, err
+		}
+		opts.TLSConfig = tc
+	}
+	return opts, nil
+}
+
+// clientCacheApplies reports whether reads use client tracking, which go-redis offers for a
+// standalone server's database 0.
+func (c Config) clientCacheApplies() bool {
+	return c.ClientCache && c.resolvedMode() == ModeStandalone && c.DB == 0
+}
+
+// tlsConfig verifies the server against the CA file, or the system roots without one. The server
+// name comes from each address, so one config serves every node.
+func (c Config) tlsConfig() (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.TLSInsecureSkipVerify} //nolint:gosec // explicit opt-in flag
+	if c.TLSCAFile == "" {
+		return tc, nil
+	}
+	pem, err := os.ReadFile(c.TLSCAFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the redis CA: %w", err)
+	}
+	tc.RootCAs = x509.NewCertPool()
+	if !tc.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("no PEM certificate in %s", c.TLSCAFile)
+	}
+	return tc, nil
 }

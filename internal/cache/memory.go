@@ -1,219 +1,174 @@
 package cache
 
 import (
-	"container/list"
-	"context"
+	"bytes"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
-// Memory is a bounded, TTL-aware in-process store. When full, the entry inserted (or last
-// rewritten) longest ago goes first. One RWMutex guards it: reads share the lock and copy a few
-// words out, so they scale across cores; see docs/cache.md for the measurements.
-type Memory struct {
+// memory is the process's one copy of the values: what it wrote and what it read from Redis.
+// Bounded: when full, expired entries go, then the one closest to expiry.
+type memory struct {
 	maxEntries int
-	now        func() time.Time
-
-	mu    sync.RWMutex
-	items map[string]*list.Element
-	order *list.List // of *memoryItem, oldest write at the front
-
-	hits, misses atomic.Uint64
-
-	stop chan struct{}
-	once sync.Once
+	now        func() time.Time // time.Now; a fake clock in tests
+	mu         sync.RWMutex
+	items      map[string]item
 }
 
-type memoryItem struct {
-	key       string
+type item struct {
 	value     []byte
 	expiresAt time.Time
+	// own marks a value this process wrote: the recovery copies it back to Redis.
+	own bool
+	// readAt and generation confirm a value read from Redis: it answers reads without a round
+	// trip while the tracker's generation is unchanged. Zero readAt: not confirmed.
+	readAt     time.Time
+	generation uint64
 }
 
-var _ Store = (*Memory)(nil)
-
-// NewMemory returns a store holding at most maxEntries (at least 1). Expired entries are invisible
-// at once and removed by a sweeper every sweepEvery (0: no sweeper; eviction still bounds the size).
-func NewMemory(maxEntries int, sweepEvery time.Duration) *Memory {
-	m := &Memory{maxEntries: max(maxEntries, 1), now: time.Now, items: map[string]*list.Element{},
-		order: list.New(), stop: make(chan struct{})}
-	if sweepEvery > 0 {
-		go m.sweepLoop(sweepEvery)
-	}
-	return m
+func newMemory(maxEntries int) *memory {
+	return &memory{maxEntries: max(maxEntries, 1), now: time.Now, items: map[string]item{}}
 }
 
-// Get returns a live entry.
-func (m *Memory) Get(_ context.Context, key string) (Entry, error) {
-	now := m.now() // once: time.Now costs about 100 ns on some VMs, a third of a Get
-	value, expiresAt, ok := m.lookupAt(key, now)
-	if !ok {
-		m.misses.Add(1)
-		return Entry{}, ErrNotFound
-	}
-	m.hits.Add(1)
-	return Entry{Value: value, Backend: BackendMemory, TTL: expiresAt.Sub(now)}, nil
-}
-
-// lookup returns a live entry without counting a read.
-func (m *Memory) lookup(key string) (value []byte, expiresAt time.Time, ok bool) {
-	return m.lookupAt(key, m.now())
-}
-
-func (m *Memory) lookupAt(key string, now time.Time) (value []byte, expiresAt time.Time, ok bool) {
+func (m *memory) lookup(key string, now time.Time) (item, bool) {
 	m.mu.RLock()
-	el, found := m.items[key]
-	if found {
-		it := el.Value.(*memoryItem)
-		value, expiresAt = it.value, it.expiresAt
-	}
+	it, ok := m.items[key]
 	m.mu.RUnlock()
-	if !found || !expiresAt.After(now) {
-		return nil, time.Time{}, false
-	}
-	return value, expiresAt, true
+	return it, ok && it.expiresAt.After(now)
 }
 
-// Set stores value for ttl; ttl <= 0 deletes the key.
-func (m *Memory) Set(_ context.Context, key string, value []byte, ttl time.Duration) error {
+func (m *memory) get(key string) ([]byte, bool) {
+	it, ok := m.lookup(key, m.now())
+	return it.value, ok
+}
+
+// confirmed answers a value read from Redis if nothing was invalidated since and it is younger
+// than maxAge, the bound should an invalidation be lost.
+func (m *memory) confirmed(key string, generation uint64, maxAge time.Duration) ([]byte, bool) {
+	now := m.now()
+	it, ok := m.lookup(key, now)
+	if !ok || it.readAt.IsZero() || it.generation != generation || now.Sub(it.readAt) >= maxAge {
+		return nil, false
+	}
+	return it.value, true
+}
+
+// fill keeps a value read from Redis, confirmed in generation when tracked. An unchanged value keeps
+// its bytes and its ownership; fill returns the bytes kept.
+func (m *memory) fill(key string, value []byte, ttl time.Duration, generation uint64, tracked bool) []byte {
+	now := m.now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.setLocked(key, value, ttl)
-	return nil
-}
-
-// fill stores a copy read from Redis unless memory already holds one expiring at about the same
-// time, that is, the same write: steady-state reads then only take the read lock.
-func (m *Memory) fill(key string, value []byte, ttl time.Duration) {
-	const sameWrite = time.Second
-	if ttl <= 0 {
-		return
-	}
-	now := m.now()
-	if _, expiresAt, ok := m.lookupAt(key, now); ok && expiresAt.After(now.Add(ttl-sameWrite)) {
-		return
-	}
-	_ = m.Set(context.Background(), key, value, ttl)
-}
-
-func (m *Memory) setLocked(key string, value []byte, ttl time.Duration) {
-	if ttl <= 0 {
-		m.deleteLocked(key)
-		return
-	}
-	it := &memoryItem{key: key, value: value, expiresAt: m.now().Add(ttl)}
-	if el, ok := m.items[key]; ok {
-		m.order.Remove(el)
-	}
-	m.items[key] = m.order.PushBack(it)
-	for len(m.items) > m.maxEntries {
-		oldest := m.order.Front()
-		m.order.Remove(oldest)
-		delete(m.items, oldest.Value.(*memoryItem).key)
-	}
-}
-
-func (m *Memory) deleteLocked(key string) {
-	if el, ok := m.items[key]; ok {
-		m.order.Remove(el)
+	if ttl <= 0 { // a key without expiry was not written by this cache: not kept
 		delete(m.items, key)
+		return value
 	}
+	it, ok := m.items[key]
+	if !ok || !bytes.Equal(it.value, value) {
+		it = item{value: value}
+	}
+	it.expiresAt = now.Add(ttl)
+	it.readAt, it.generation = time.Time{}, 0
+	if tracked {
+		it.readAt, it.generation = now, generation
+	}
+	m.putLocked(key, it)
+	return it.value
 }
 
-// Update applies fn under the store's write lock, so concurrent updates of any key serialise.
-func (m *Memory) Update(_ context.Context, key string, fn UpdateFunc) error {
+// set stores a value this process wrote, unconfirmed: the next read asks Redis.
+func (m *memory) set(key string, value []byte, expiresAt time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !expiresAt.After(m.now()) {
+		delete(m.items, key)
+		return
+	}
+	m.putLocked(key, item{value: value, expiresAt: expiresAt, own: true})
+}
+
+// update applies fn under the write lock, so updates of any key serialise.
+func (m *memory) update(key string, fn UpdateFunc) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var current []byte
-	if el, ok := m.items[key]; ok {
-		if it := el.Value.(*memoryItem); it.expiresAt.After(m.now()) {
-			current = it.value
-		}
+	if it, ok := m.items[key]; ok && it.expiresAt.After(m.now()) {
+		current = it.value
 	}
 	value, ttl, err := fn(current)
 	if err != nil {
 		return err
 	}
-	m.setLocked(key, value, ttl)
+	if ttl <= 0 {
+		delete(m.items, key)
+		return nil
+	}
+	m.putLocked(key, item{value: value, expiresAt: m.now().Add(ttl), own: true})
 	return nil
 }
 
-// Delete removes keys.
-func (m *Memory) Delete(_ context.Context, keys ...string) error {
+func (m *memory) putLocked(key string, it item) {
+	if _, ok := m.items[key]; !ok && len(m.items) >= m.maxEntries {
+		m.evictLocked()
+	}
+	m.items[key] = it
+}
+
+// evictLocked removes the expired entries, or else the one closest to expiry.
+func (m *memory) evictLocked() {
+	now := m.now()
+	var first string
+	var firstAt time.Time
+	for k, it := range m.items {
+		if !it.expiresAt.After(now) {
+			delete(m.items, k)
+		} else if first == "" || it.expiresAt.Before(firstAt) {
+			first, firstAt = k, it.expiresAt
+		}
+	}
+	if len(m.items) >= m.maxEntries {
+		delete(m.items, first)
+	}
+}
+
+func (m *memory) delete(keys ...string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, k := range keys {
-		m.deleteLocked(k)
+		delete(m.items, k)
 	}
-	return nil
 }
 
-// Keys lists live keys under prefix.
-func (m *Memory) Keys(_ context.Context, prefix string) ([]string, error) {
+func (m *memory) keys(prefix string) []string {
 	now := m.now()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []string
-	for k, el := range m.items {
-		if strings.HasPrefix(k, prefix) && el.Value.(*memoryItem).expiresAt.After(now) {
+	for k, it := range m.items {
+		if strings.HasPrefix(k, prefix) && it.expiresAt.After(now) {
 			out = append(out, k)
 		}
 	}
-	return out, nil
+	return out
 }
 
-// Len counts live entries.
-func (m *Memory) Len() int { return m.count("") }
+// ownedEntry is a value this process wrote, with its remaining TTL.
+type ownedEntry struct {
+	key   string
+	value []byte
+	ttl   time.Duration
+}
 
-func (m *Memory) count(prefix string) int {
+func (m *memory) owned() []ownedEntry {
 	now := m.now()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	n := 0
-	for k, el := range m.items {
-		if strings.HasPrefix(k, prefix) && el.Value.(*memoryItem).expiresAt.After(now) {
-			n++
+	var out []ownedEntry
+	for k, it := range m.items {
+		if it.own && it.expiresAt.After(now) {
+			out = append(out, ownedEntry{key: k, value: it.value, ttl: it.expiresAt.Sub(now)})
 		}
 	}
-	return n
-}
-
-// Stats reports the live entries and the reads.
-func (m *Memory) Stats(context.Context) Stats {
-	n := m.Len()
-	return Stats{Serving: BackendMemory, MemoryEntries: n, Keys: n, MemoryHits: m.hits.Load(), MemoryMisses: m.misses.Load()}
-}
-
-// Sweep removes expired entries.
-func (m *Memory) Sweep() {
-	now := m.now()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for k, el := range m.items {
-		if !el.Value.(*memoryItem).expiresAt.After(now) {
-			m.order.Remove(el)
-			delete(m.items, k)
-		}
-	}
-}
-
-func (m *Memory) sweepLoop(every time.Duration) {
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-t.C:
-			m.Sweep()
-		case <-m.stop:
-			return
-		}
-	}
-}
-
-// Close stops the sweeper.
-func (m *Memory) Close() error {
-	m.once.Do(func() { close(m.stop) })
-	return nil
+	return out
 }

@@ -38,8 +38,8 @@ type AnalysisObserver interface {
 type Pipeline struct {
 	Sources SourceProvider
 	Store   Store
-	// Key maps a symbol to its cache key.
-	Key func(symbol string) string
+	// Keys names the cache keys; empty means DefaultKeyPrefix.
+	Keys KeyPrefix
 	// Backend names the cache backend currently taking writes ("redis" or "memory").
 	Backend func() string
 	// Degraded reports whether Redis is configured but not serving; nil means never.
@@ -95,8 +95,9 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 	return report, nil
 }
 
-// AnalyzeNow analyses one symbol with the default settings and stores it, for a REST call that
-// missed the cache.
+// AnalyzeNow analyses one symbol with the default settings and merges it into the cache, for a
+// REST call that missed the cache or forced a refresh: the same write as a scheduled refresh. It
+// returns the merged document, as stored.
 func (p *Pipeline) AnalyzeNow(ctx context.Context, symbol string) (analysis.Document, error) {
 	src, err := p.Sources.Source(p.Defaults.Exchange, p.Defaults.BaseURL)
 	if err != nil {
@@ -131,7 +132,7 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 		merged  analysis.Document
 		signals []analysis.SignalChange
 	)
-	err := p.Store.Update(ctx, p.Key(symbol), func(current []byte) ([]byte, time.Duration, error) {
+	err := p.Store.Update(ctx, p.key(symbol), func(current []byte) ([]byte, time.Duration, error) {
 		var cached analysis.Document
 		if current != nil {
 			if doc, err := analysis.Decode(current); err == nil {
@@ -158,7 +159,7 @@ func (p *Pipeline) Evict(ctx context.Context, symbols []string) error {
 	}
 	keys := make([]string, len(symbols))
 	for i, s := range symbols {
-		keys[i] = p.Key(s)
+		keys[i] = p.key(s)
 	}
 	return p.Store.Delete(ctx, keys...)
 }
@@ -173,6 +174,8 @@ func (p *Pipeline) observe(err error) {
 	}
 	p.Observer.ObserveSymbolAnalysis("success")
 }
+
+func (p *Pipeline) key(symbol string) string { return cmp.Or(p.Keys, DefaultKeyPrefix).Key(symbol) }
 
 func (p *Pipeline) now() time.Time {
 	if p.Clock == nil {

@@ -24,11 +24,21 @@ func job(exchange, baseURL string, symbols ...string) Job {
 }
 
 func newPipeline(store Store) *Pipeline {
-	return &Pipeline{Sources: &Sources{}, Store: store, Key: func(s string) string { return "hama:analysis:" + s },
+	return &Pipeline{Sources: &Sources{}, Store: store, Keys: DefaultKeyPrefix,
 		Backend: func() string { return "memory" }, Log: logr.Discard()}
 }
 
-func cached(t *testing.T, store *cache.Memory, symbol string) analysis.Document {
+// memoryCache is a cache without Redis.
+func memoryCache(t *testing.T) *cache.Cache {
+	t.Helper()
+	c, err := cache.New(cache.DefaultConfig(), nil, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func cached(t *testing.T, store *cache.Cache, symbol string) analysis.Document {
 	t.Helper()
 	e, err := store.Get(context.Background(), "hama:analysis:"+symbol)
 	if err != nil {
@@ -42,7 +52,7 @@ func cached(t *testing.T, store *cache.Memory, symbol string) analysis.Document 
 }
 
 func TestRefreshCachesEverySymbolAndTimeframe(t *testing.T) {
-	store := cache.NewMemory(100, 0)
+	store := memoryCache(t)
 	report, err := newPipeline(store).Refresh(context.Background(), job("simulated", "", "BTCUSDT", "ETHUSDT", "SOLUSDT"))
 	if err != nil {
 		t.Fatal(err)
@@ -57,10 +67,27 @@ func TestRefreshCachesEverySymbolAndTimeframe(t *testing.T) {
 	if len(doc.Timeframes) != 2 || doc.Timeframes["1h"].Source != "simulated" {
 		t.Fatalf("cached document = %+v", doc)
 	}
-	e, _ := store.Get(context.Background(), "hama:analysis:ETHUSDT")
-	if e.TTL <= 59*time.Minute {
-		t.Fatalf("TTL %s, want the job's hour", e.TTL)
+	ttls := &ttlRecorder{Store: memoryCache(t)}
+	if _, err := newPipeline(ttls).Refresh(context.Background(), job("simulated", "", "ETHUSDT")); err != nil {
+		t.Fatal(err)
 	}
+	if ttls.last <= 59*time.Minute || ttls.last > time.Hour {
+		t.Fatalf("TTL %s, want the job's hour", ttls.last)
+	}
+}
+
+// ttlRecorder keeps the TTL of the last write.
+type ttlRecorder struct {
+	Store
+	last time.Duration
+}
+
+func (r *ttlRecorder) Update(ctx context.Context, key string, fn func([]byte) ([]byte, time.Duration, error)) error {
+	return r.Store.Update(ctx, key, func(cur []byte) ([]byte, time.Duration, error) {
+		v, ttl, err := fn(cur)
+		r.last = ttl
+		return v, ttl, err
+	})
 }
 
 // A symbol the exchange refuses is reported with its reason; its previous cached value stays, and
@@ -76,7 +103,7 @@ func TestRefreshReportsFailuresAndKeepsTheLastGoodValue(t *testing.T) {
 		_, _ = io.WriteString(w, klines(r.URL.Query().Get("interval")))
 	}))
 	defer exchange.Close()
-	store := cache.NewMemory(100, 0)
+	store := memoryCache(t)
 	p := newPipeline(store)
 	if _, err := p.Refresh(context.Background(), job("binance", exchange.URL, "BADUSDT", "BTCUSDT")); err != nil {
 		t.Fatal(err)
@@ -98,14 +125,14 @@ func TestRefreshReportsFailuresAndKeepsTheLastGoodValue(t *testing.T) {
 }
 
 func TestRefreshFailsWholeForAnUnknownExchange(t *testing.T) {
-	_, err := newPipeline(cache.NewMemory(10, 0)).Refresh(context.Background(), job("kraken", "", "BTCUSDT"))
+	_, err := newPipeline(memoryCache(t)).Refresh(context.Background(), job("kraken", "", "BTCUSDT"))
 	if err == nil || !strings.Contains(err.Error(), `unknown exchange "kraken"`) {
 		t.Fatalf("err = %v", err)
 	}
 }
 
 func TestEvictRemovesTheSymbolsKeys(t *testing.T) {
-	store := cache.NewMemory(10, 0)
+	store := memoryCache(t)
 	p := newPipeline(store)
 	if _, err := p.Refresh(context.Background(), job("simulated", "", "BTCUSDT", "ETHUSDT")); err != nil {
 		t.Fatal(err)
@@ -120,7 +147,7 @@ func TestEvictRemovesTheSymbolsKeys(t *testing.T) {
 }
 
 func TestAnalyzeNowUsesTheDefaults(t *testing.T) {
-	store := cache.NewMemory(10, 0)
+	store := memoryCache(t)
 	p := newPipeline(store)
 	p.Defaults = job("simulated", "")
 	doc, err := p.AnalyzeNow(context.Background(), "DOGEUSDT")

@@ -5,11 +5,27 @@ package refresh
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/hama"
 )
+
+// KeyPrefix names the cache keys of the analyses: the prefix followed by the symbol.
+type KeyPrefix string
+
+// DefaultKeyPrefix is the original service's layout, hama:analysis:BTCUSDT, which its clients read.
+const DefaultKeyPrefix KeyPrefix = "hama:analysis:"
+
+// DefaultOnDemandTTL is how long an on-demand analysis stays cached: the original service's 15 minutes.
+const DefaultOnDemandTTL = 15 * time.Minute
+
+// Key is the cache key of symbol.
+func (p KeyPrefix) Key(symbol string) string { return string(p) + symbol }
+
+// Symbol is the symbol of a cache key.
+func (p KeyPrefix) Symbol(key string) string { return strings.TrimPrefix(key, string(p)) }
 
 // Job is everything one run needs.
 type Job struct {
