@@ -11,6 +11,7 @@ import (
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/refresh"
 )
 
 // field is one field of the original service's view: its JSON type and, for strings, the values
@@ -198,12 +199,10 @@ func TestLegacyAnswersCarryTheOriginalsFields(t *testing.T) {
 func rewriteStored(t *testing.T, f *fixture, symbol string, rewrite func([]byte) []byte) {
 	t.Helper()
 	f.post(analyzeSymbolPath, "", map[string]any{"symbol": symbol}).wantOK(t, nil)
-	key := f.cache.Config().Key(symbol)
-	e, err := f.cache.Get(context.Background(), key)
+	err := f.cache.Update(context.Background(), refresh.DefaultKeyPrefix.Key(symbol), func(stored []byte) ([]byte, time.Duration, error) {
+		return rewrite(stored), time.Minute, nil
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := f.cache.Set(context.Background(), key, rewrite(e.Value), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 }
