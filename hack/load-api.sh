@@ -66,7 +66,7 @@ grep -q '^READY' "$work/api.log" || { cat "$work/api.log" >&2; echo "the API did
 
 url="http://127.0.0.1:$api_port"
 echo "== one answer (trimmed):"
-curl -s -X POST -H 'Content-Type: application/json' -d '{"symbol":"BTCUSDT"}' "$url/api/gainer-analysis/analyze-symbol" | head -c 300; echo
+curl -s -X POST -H 'Content-Type: application/json' -d '{"symbol":"BTCUSDT"}' "$url/api/gainer-analysis/analyze-symbol" | head -c 300 || true; echo  # curl gets EPIPE once head has its 300 bytes
 echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency${RATE:+, paced to $RATE req/s}, ${BASELINE:+BASELINE bare net/http, }client cache ${CLIENT_CACHE:-true} (redis-server :$redis_port, $(nproc) CPUs, load before: $(cut -d' ' -f1-3 /proc/loadavg))"
 if [[ -n "$PPROF" ]]; then
   curl -s -o "$work/cpu.pprof" "http://127.0.0.1:$pprof_port/debug/pprof/profile?seconds=10" &
