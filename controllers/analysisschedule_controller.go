@@ -49,6 +49,10 @@ type RunMetrics interface {
 	// ObserveRun counts a run; result is "success", "partial" or "failure".
 	ObserveRun(namespace, name, result string, duration time.Duration)
 	SetLastSuccess(namespace, name string, at time.Time)
+	// TrackSchedule exports an active schedule's interval, creation time and last success (from its
+	// status), and its run counters at zero; UntrackSchedule drops the first two while it is suspended.
+	TrackSchedule(namespace, name string, interval time.Duration, created time.Time, lastSuccess *time.Time)
+	UntrackSchedule(namespace, name string)
 	// Forget drops the series of a deleted schedule.
 	Forget(namespace, name string)
 }
@@ -107,11 +111,19 @@ func (r *AnalysisScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Req
 func (r *AnalysisScheduleReconciler) reconcileSchedule(ctx context.Context, obj *analysisv1alpha1.AnalysisSchedule,
 	firstSight bool, st *statusPatcher) (ctrl.Result, error) {
 	if obj.Spec.Suspend {
+		r.Metrics.UntrackSchedule(obj.Namespace, obj.Name)
 		obj.Status.ObservedGeneration = obj.Generation
 		obj.Status.NextRunTime = nil
 		markIdle(obj, ReasonSuspended, "schedule is suspended; cached results stay until their ttl")
+		markSuspended(obj)
 		return ctrl.Result{}, nil
 	}
+
+	var lastSuccess *time.Time
+	if t := obj.Status.LastSuccessfulRunTime; t != nil {
+		lastSuccess = &t.Time
+	}
+	r.Metrics.TrackSchedule(obj.Namespace, obj.Name, obj.Spec.Interval.Duration, obj.CreationTimestamp.Time, lastSuccess)
 
 	job, err := jobFor(obj)
 	if err != nil {

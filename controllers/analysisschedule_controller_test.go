@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -10,7 +11,9 @@ import (
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
@@ -161,13 +164,51 @@ var _ = Describe("AnalysisSchedule controller", func() {
 			g.Expect(got.Status.NextRunTime).To(BeNil())
 			reconciling := meta.FindStatusCondition(got.Status.Conditions, analysisv1alpha1.ConditionReconciling)
 			g.Expect(reconciling.Reason).To(Equal(ReasonSuspended))
+			ready := meta.FindStatusCondition(got.Status.Conditions, analysisv1alpha1.ConditionReady)
+			g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(ready.Reason).To(Equal(ReasonSuspended))
+			g.Expect(ready.Message).To(ContainSubstring("last run: Succeeded: refreshed 1 symbols"))
 		}, "10s", "100ms").Should(Succeed())
+		Expect(metrics.isTracked(key)).To(BeFalse(), "a suspended schedule must not feed the not-refreshed alert")
 		suspendedAt := refresher.runCount(key)
 		Consistently(func() int { return refresher.runCount(key) }, "14s", "500ms").Should(Equal(suspendedAt))
 
 		update(ctx, s, func(s *analysisv1alpha1.AnalysisSchedule) { s.Spec.Suspend = false })
 		Eventually(func() int { return refresher.runCount(key) }, "5s", "50ms").Should(Equal(suspendedAt + 1))
 		Eventually(func() *metav1.Time { return fetch(ctx, s).Status.NextRunTime }, "5s", "100ms").ShouldNot(BeNil())
+		Expect(metrics.isTracked(key)).To(BeTrue())
+	})
+
+	It("shows a schedule created suspended as Ready with reason Suspended in kubectl's columns", func() {
+		s := newSchedule("born-suspended", time.Minute, "BTCUSDT", "ETHUSDT")
+		s.Spec.Suspend = true
+		create(ctx, s)
+		Eventually(func(g Gomega) {
+			ready := meta.FindStatusCondition(fetch(ctx, s).Status.Conditions, analysisv1alpha1.ConditionReady)
+			g.Expect(ready).NotTo(BeNil())
+			g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(ready.Reason).To(Equal(ReasonSuspended))
+		}, "10s", "100ms").Should(Succeed())
+		Expect(refresher.runCount(scheduleKey(s))).To(Equal(0))
+
+		cols := printedColumns(ctx, s)
+		Expect(cols).To(HaveKeyWithValue("Suspended", true))
+		Expect(cols).To(HaveKeyWithValue("Ready", "True"))
+		Expect(cols).To(HaveKeyWithValue("Reason", ReasonSuspended))
+		Expect(cols).To(HaveKeyWithValue("Next Run", BeNil()))
+
+		update(ctx, s, func(s *analysisv1alpha1.AnalysisSchedule) { s.Spec.Suspend = false })
+		Eventually(func(g Gomega) {
+			cols := printedColumns(ctx, s)
+			g.Expect(cols).To(HaveKeyWithValue("Suspended", false))
+			g.Expect(cols).To(HaveKeyWithValue("Reason", ReasonSucceeded))
+			g.Expect(cols).To(HaveKeyWithValue("Symbols", BeNumerically("==", 2)))
+			// Both run columns are timestamps, never "<invalid>" for the future next run.
+			for _, name := range []string{"Last Run", "Next Run"} {
+				_, err := time.Parse(time.RFC3339, fmt.Sprint(cols[name]))
+				g.Expect(err).NotTo(HaveOccurred(), "%s = %v", name, cols[name])
+			}
+		}, "10s", "100ms").Should(Succeed())
 	})
 
 	It("runs exactly once per new refresh-requested-at value", func() {
@@ -348,3 +389,30 @@ var _ = Describe("AnalysisSchedule cache degradation", func() {
 		Expect(refresher.runCount(scheduleKey(s))).To(Equal(runs), "clearing the condition ran a refresh")
 	})
 })
+
+// printedColumns asks the API server for the table kubectl get prints and returns the object's row
+// by column name.
+func printedColumns(ctx context.Context, s *analysisv1alpha1.AnalysisSchedule) map[string]any {
+	GinkgoHelper()
+	rc, err := rest.RESTClientFor(tableClientConfig())
+	Expect(err).NotTo(HaveOccurred())
+	table := &metav1.Table{}
+	raw, err := rc.Get().AbsPath("/apis", analysisv1alpha1.GroupVersion.Group, analysisv1alpha1.GroupVersion.Version,
+		"namespaces", s.Namespace, "analysisschedules", s.Name).
+		SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(json.Unmarshal(raw, table)).To(Succeed())
+	Expect(table.Rows).To(HaveLen(1))
+	out := map[string]any{}
+	for i, c := range table.ColumnDefinitions {
+		out[c.Name] = table.Rows[0].Cells[i]
+	}
+	return out
+}
+
+func tableClientConfig() *rest.Config {
+	c := rest.CopyConfig(cfg)
+	c.GroupVersion = &analysisv1alpha1.GroupVersion
+	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
+	return c
+}

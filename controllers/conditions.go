@@ -43,6 +43,22 @@ func markStalled(s *analysisv1alpha1.AnalysisSchedule, msg string) {
 	setCondition(s, analysisv1alpha1.ConditionReady, metav1.ConditionFalse, ReasonInvalidSpec, msg)
 }
 
+// markSuspended sets Ready=True with reason Suspended: a suspended schedule is in the state its spec
+// asks for, so kstatus-based tools (kubectl wait, Helm, Flux, Argo CD) see it as current rather than
+// waiting forever on a Ready condition that never comes. The outcome of the last run stays in the
+// message.
+func markSuspended(s *analysisv1alpha1.AnalysisSchedule) {
+	msg := "schedule is suspended; cached results stay until their ttl"
+	if prev := readyCondition(s); prev != nil {
+		if prev.Reason == ReasonSuspended {
+			msg = prev.Message
+		} else {
+			msg += "; last run: " + prev.Reason + ": " + prev.Message
+		}
+	}
+	setCondition(s, analysisv1alpha1.ConditionReady, metav1.ConditionTrue, ReasonSuspended, msg)
+}
+
 func clearStalled(s *analysisv1alpha1.AnalysisSchedule) {
 	meta.RemoveStatusCondition(&s.Status.Conditions, analysisv1alpha1.ConditionStalled)
 }

@@ -147,10 +147,12 @@ type recordingMetrics struct {
 	runs      map[string]map[string]int
 	forgotten map[string]bool
 	success   map[string]time.Time
+	tracked   map[string]time.Duration // active schedules and their intervals
 }
 
 func newRecordingMetrics() *recordingMetrics {
-	return &recordingMetrics{runs: map[string]map[string]int{}, forgotten: map[string]bool{}, success: map[string]time.Time{}}
+	return &recordingMetrics{runs: map[string]map[string]int{}, forgotten: map[string]bool{}, success: map[string]time.Time{},
+		tracked: map[string]time.Duration{}}
 }
 
 func (m *recordingMetrics) ObserveRun(ns, name, result string, _ time.Duration) {
@@ -167,6 +169,25 @@ func (m *recordingMetrics) SetLastSuccess(ns, name string, at time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.success[ns+"/"+name] = at
+}
+
+func (m *recordingMetrics) TrackSchedule(ns, name string, interval time.Duration, _ time.Time, _ *time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.tracked[ns+"/"+name] = interval
+}
+
+func (m *recordingMetrics) UntrackSchedule(ns, name string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	delete(m.tracked, ns+"/"+name)
+}
+
+func (m *recordingMetrics) isTracked(key string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.tracked[key]
+	return ok
 }
 
 func (m *recordingMetrics) Forget(ns, name string) {

@@ -182,6 +182,7 @@ type AnalysisScheduleSpec struct {
 	Concurrency int32 `json:"concurrency,omitempty"`
 
 	// suspend stops refreshes; cached results are kept until their ttl.
+	// +kubebuilder:default=false
 	// +optional
 	Suspend bool `json:"suspend,omitempty"`
 
@@ -260,11 +261,13 @@ type AnalysisScheduleStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:shortName=asched,categories=hama
-// +kubebuilder:printcolumn:name="Symbols",type=integer,JSONPath=`.status.symbols.total`
+// +kubebuilder:printcolumn:name="Symbols",type=integer,JSONPath=`.status.symbols.total`,description="Symbols of the last run"
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
+// +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
-// +kubebuilder:printcolumn:name="Last Run",type=date,JSONPath=`.status.lastRunTime`
-// +kubebuilder:printcolumn:name="Next Run",type=string,JSONPath=`.status.nextRunTime`,description="Planned time of the next refresh (kubectl shows future dates as <invalid>, so this is the timestamp)"
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Last Run",type=string,JSONPath=`.status.lastRunTime`,description="Start of the last refresh (a timestamp, like Next Run)"
+// +kubebuilder:printcolumn:name="Next Run",type=string,JSONPath=`.status.nextRunTime`,description="Planned start of the next refresh (a timestamp: kubectl shows future dates as <invalid>)"
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type AnalysisSchedule struct {
 	metav1.TypeMeta   `json:",inline"`
