@@ -28,6 +28,7 @@ func run(o *options) error {
 	}
 
 	rec := metrics.New(ctrlmetrics.Registry)
+	rec.SetRedisConfigured(o.cache.RedisEnabled)
 	store, err := cache.New(o.cache.Config, rec, ctrl.Log.WithName("cache"))
 	if err != nil {
 		return fmt.Errorf("creating the cache: %w", err)
@@ -75,6 +76,7 @@ func run(o *options) error {
 		api := apiserver.New(apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, AuthReads: o.apiAuthReads,
 			Keys: pipeline.Keys, OnDemandTTL: o.cache.onDemandTTL},
 			store, pipeline, mgr.GetClient(), auth, rec, ctrl.Log.WithName("api"))
+		rec.CountCachedSymbolsWith(api.CountCachedSymbols)
 		if err := mgr.Add(api); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -23,8 +24,8 @@ type cacheStatsResponse struct {
 	LastError            string   `json:"last_error,omitempty"`
 }
 
-func (s *Server) cachedSymbols(r *http.Request) ([]string, error) {
-	keys, err := s.cache.Keys(r.Context(), string(s.cfg.Keys))
+func (s *Server) cachedSymbols(ctx context.Context) ([]string, error) {
+	keys, err := s.cache.Keys(ctx, string(s.cfg.Keys))
 	if err != nil {
 		return nil, err
 	}
@@ -36,8 +37,15 @@ func (s *Server) cachedSymbols(r *http.Request) ([]string, error) {
 	return slices.Compact(symbols), nil
 }
 
+// CountCachedSymbols counts the symbols cache-stats lists; the hama_cached_symbols gauge asks it on
+// every scrape.
+func (s *Server) CountCachedSymbols(ctx context.Context) (int, error) {
+	symbols, err := s.cachedSymbols(ctx)
+	return len(symbols), err
+}
+
 func (s *Server) statsResponse(r *http.Request) (cacheStatsResponse, error) {
-	symbols, err := s.cachedSymbols(r)
+	symbols, err := s.cachedSymbols(r.Context())
 	if err != nil {
 		return cacheStatsResponse{}, err
 	}
@@ -116,7 +124,7 @@ func (s *Server) listAnalyses(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	symbols, err := s.cachedSymbols(r)
+	symbols, err := s.cachedSymbols(r.Context())
 	if err != nil {
 		writeError(w, err)
 		return

@@ -35,7 +35,6 @@ type Cache interface {
 // Recorder receives request metrics.
 type Recorder interface {
 	ObserveAPIRequest(route string, code int, d time.Duration)
-	SetCachedSymbols(n int)
 }
 
 // Config holds the server's settings.
@@ -225,7 +224,6 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
-	go s.trackCachedSymbols(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	s.log.Info("serving the REST API", "address", l.Addr().String())
@@ -242,21 +240,3 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 }
 
-// trackCachedSymbols keeps the hama_cached_symbols gauge current.
-func (s *Server) trackCachedSymbols(ctx context.Context) {
-	if s.metrics == nil {
-		return
-	}
-	t := time.NewTicker(30 * time.Second)
-	defer t.Stop()
-	for {
-		if keys, err := s.cache.Keys(ctx, string(s.cfg.Keys)); err == nil {
-			s.metrics.SetCachedSymbols(len(keys))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

@@ -3,7 +3,9 @@
 package metrics
 
 import (
+	"context"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -11,11 +13,23 @@ import (
 	"github.com/hama-operator/hama-operator/internal/cache"
 )
 
-// Label names shared by several collectors.
+// Label names shared by several collectors. A schedule's namespace is schedule_namespace, not
+// namespace: the Prometheus Operator (and most Kubernetes scrape configs) set namespace to the
+// operator pod's, which would rename ours to exported_namespace.
 const (
-	labelNamespace = "namespace"
+	labelNamespace = "schedule_namespace"
 	labelSchedule  = "schedule"
 	labelResult    = "result"
+)
+
+// Label values created at zero before anything happens, so that rates, increases and alerts see the
+// first event and dashboards show 0 rather than no data.
+var (
+	runResults       = []string{"success", "partial", "failure"}
+	analysisResults  = []string{"success", "failure"}
+	cacheResults     = []string{"hit", "miss"}
+	exchanges        = []string{"binance", "binance-futures"}
+	rateLimitedCodes = []string{"418", "429"}
 )
 
 // Recorder holds every collector of the operator.
@@ -23,13 +37,16 @@ type Recorder struct {
 	cacheRequests      *prometheus.CounterVec
 	cacheBackendUp     prometheus.Gauge
 	cacheFallbacks     prometheus.Counter
-	cachedSymbols      prometheus.Gauge
+	cachedSymbols      *cachedSymbols
+	redisConfigured    prometheus.Gauge
 	refreshRuns        *prometheus.CounterVec
 	refreshDuration    *prometheus.HistogramVec
 	symbolAnalyses     *prometheus.CounterVec
 	upstreamRequests   *prometheus.CounterVec
 	upstreamDuration   *prometheus.HistogramVec
 	lastSuccessfulRun  *prometheus.GaugeVec
+	scheduleInterval   *prometheus.GaugeVec
+	scheduleCreated    *prometheus.GaugeVec
 	apiRequests        *prometheus.CounterVec
 	apiRequestDuration *prometheus.HistogramVec
 }
@@ -48,8 +65,10 @@ func New(reg prometheus.Registerer) *Recorder {
 			Name: "hama_cache_fallbacks_total",
 			Help: "Cache operations the memory cache answered in place of Redis: failed Redis calls and calls skipped while the breaker is open.",
 		}),
-		cachedSymbols: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "hama_cached_symbols", Help: "Symbols with a cached analysis on the serving backend.",
+		cachedSymbols: &cachedSymbols{desc: prometheus.NewDesc("hama_cached_symbols",
+			"Symbols with a cached analysis on the serving backend, counted when scraped.", nil, nil)},
+		redisConfigured: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hama_cache_redis_configured", Help: "1 when the operator is configured to use Redis, else 0.",
 		}),
 		refreshRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hama_refresh_runs_total", Help: "Schedule refresh runs by result: success, partial or failure.",
@@ -71,6 +90,12 @@ func New(reg prometheus.Registerer) *Recorder {
 		lastSuccessfulRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hama_last_successful_refresh_timestamp_seconds", Help: "Unix time of the schedule's last fully successful run.",
 		}, []string{labelNamespace, labelSchedule}),
+		scheduleInterval: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hama_schedule_interval_seconds", Help: "Refresh interval of each active (not suspended) schedule.",
+		}, []string{labelNamespace, labelSchedule}),
+		scheduleCreated: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hama_schedule_created_timestamp_seconds", Help: "Unix time each active schedule was created.",
+		}, []string{labelNamespace, labelSchedule}),
 		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hama_api_requests_total", Help: "REST API requests by route pattern and status code.",
 		}, []string{"route", "code"}),
@@ -79,8 +104,22 @@ func New(reg prometheus.Registerer) *Recorder {
 			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10, 30},
 		}, []string{"route"}),
 	}
-	reg.MustRegister(r.cacheRequests, r.cacheBackendUp, r.cacheFallbacks, r.cachedSymbols, r.refreshRuns, r.refreshDuration,
-		r.symbolAnalyses, r.upstreamRequests, r.upstreamDuration, r.lastSuccessfulRun, r.apiRequests, r.apiRequestDuration)
+	reg.MustRegister(r.cacheRequests, r.cacheBackendUp, r.cacheFallbacks, r.cachedSymbols, r.redisConfigured,
+		r.refreshRuns, r.refreshDuration, r.symbolAnalyses, r.upstreamRequests, r.upstreamDuration, r.lastSuccessfulRun,
+		r.scheduleInterval, r.scheduleCreated, r.apiRequests, r.apiRequestDuration)
+	for _, backend := range []cache.Backend{cache.BackendRedis, cache.BackendMemory} {
+		for _, result := range cacheResults {
+			r.cacheRequests.WithLabelValues(string(backend), result)
+		}
+	}
+	for _, result := range analysisResults {
+		r.symbolAnalyses.WithLabelValues(result)
+	}
+	for _, exchange := range exchanges {
+		for _, code := range rateLimitedCodes {
+			r.upstreamRequests.WithLabelValues(exchange, code)
+		}
+	}
 	return r
 }
 
@@ -93,16 +132,26 @@ func (r *Recorder) ObserveCacheRequest(backend cache.Backend, result string) {
 func (r *Recorder) ObserveFallback() { r.cacheFallbacks.Inc() }
 
 // SetBackendUp records whether Redis serves.
-func (r *Recorder) SetBackendUp(up bool) {
-	v := 0.0
-	if up {
-		v = 1
-	}
-	r.cacheBackendUp.Set(v)
+func (r *Recorder) SetBackendUp(up bool) { r.cacheBackendUp.Set(boolValue(up)) }
+
+// CountCachedSymbolsWith makes every scrape report count's answer as hama_cached_symbols, so the
+// gauge is right from the first scrape (count is the cache's own listing, as cache-stats uses).
+func (r *Recorder) CountCachedSymbolsWith(count func(context.Context) (int, error)) {
+	r.cachedSymbols.mu.Lock()
+	defer r.cachedSymbols.mu.Unlock()
+	r.cachedSymbols.count = count
 }
 
-// SetCachedSymbols records how many symbols are cached.
-func (r *Recorder) SetCachedSymbols(n int) { r.cachedSymbols.Set(float64(n)) }
+// SetRedisConfigured records whether Redis is configured, so that an alert on
+// hama_cache_backend_up == 0 can leave memory-only installations alone.
+func (r *Recorder) SetRedisConfigured(configured bool) { r.redisConfigured.Set(boolValue(configured)) }
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 // ObserveUpstream counts one HTTP attempt to the exchange.
 func (r *Recorder) ObserveUpstream(exchange, code string, d time.Duration) {
@@ -113,6 +162,28 @@ func (r *Recorder) ObserveUpstream(exchange, code string, d time.Duration) {
 // ObserveSymbolAnalysis counts one symbol's analysis.
 func (r *Recorder) ObserveSymbolAnalysis(result string) {
 	r.symbolAnalyses.WithLabelValues(result).Inc()
+}
+
+// TrackSchedule records an active schedule: its interval and creation time, its last fully successful
+// run as the status says (so a new leader exports it before its own first run), and its run
+// counters at zero for every result.
+func (r *Recorder) TrackSchedule(namespace, name string, interval time.Duration, created time.Time, lastSuccess *time.Time) {
+	r.scheduleInterval.WithLabelValues(namespace, name).Set(interval.Seconds())
+	r.scheduleCreated.WithLabelValues(namespace, name).Set(float64(created.Unix()))
+	if lastSuccess != nil {
+		r.SetLastSuccess(namespace, name, *lastSuccess)
+	}
+	for _, result := range runResults {
+		r.refreshRuns.WithLabelValues(namespace, name, result)
+	}
+}
+
+// UntrackSchedule drops a suspended schedule's interval and creation time, which the
+// not-refreshed alert needs; its counters stay.
+func (r *Recorder) UntrackSchedule(namespace, name string) {
+	labels := prometheus.Labels{labelNamespace: namespace, labelSchedule: name}
+	r.scheduleInterval.Delete(labels)
+	r.scheduleCreated.Delete(labels)
 }
 
 // ObserveRun counts a refresh run of a schedule.
@@ -132,6 +203,8 @@ func (r *Recorder) Forget(namespace, name string) {
 	r.refreshRuns.DeletePartialMatch(labels)
 	r.refreshDuration.DeletePartialMatch(labels)
 	r.lastSuccessfulRun.DeletePartialMatch(labels)
+	r.scheduleInterval.DeletePartialMatch(labels)
+	r.scheduleCreated.DeletePartialMatch(labels)
 }
 
 // ObserveAPIRequest counts a REST call by its route pattern, never its raw path, so cardinality
@@ -139,4 +212,28 @@ func (r *Recorder) Forget(namespace, name string) {
 func (r *Recorder) ObserveAPIRequest(route string, code int, d time.Duration) {
 	r.apiRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	r.apiRequestDuration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// cachedSymbols is hama_cached_symbols, counted on each scrape. When counting fails it reports the
+// last count rather than nothing, so a Redis hiccup leaves no gap.
+type cachedSymbols struct {
+	desc  *prometheus.Desc
+	mu    sync.Mutex
+	count func(context.Context) (int, error)
+	last  int
+}
+
+func (c *cachedSymbols) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *cachedSymbols) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.count != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if n, err := c.count(ctx); err == nil {
+			c.last = n
+		}
+		cancel()
+	}
+	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(c.last))
 }

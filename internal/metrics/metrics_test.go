@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"context"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,7 +23,7 @@ func exercised() (*Recorder, *prometheus.Registry) {
 	r.ObserveCacheRequest(cache.BackendMemory, "miss")
 	r.ObserveFallback()
 	r.SetBackendUp(true)
-	r.SetCachedSymbols(78)
+	r.CountCachedSymbolsWith(func(context.Context) (int, error) { return 78, nil })
 	r.ObserveUpstream("binance", "200", 40*time.Millisecond)
 	r.ObserveUpstream("binance", "429", 10*time.Millisecond)
 	r.ObserveSymbolAnalysis("success")
@@ -30,6 +31,8 @@ func exercised() (*Recorder, *prometheus.Registry) {
 	r.ObserveRun("default", "top", "partial", 3*time.Second)
 	r.ObserveRun("other", "keep", "success", time.Second)
 	r.SetLastSuccess("default", "top", time.Unix(1_800_000_000, 0))
+	r.TrackSchedule("default", "top", 5*time.Minute, time.Unix(1_700_000_000, 0), nil)
+	r.SetRedisConfigured(true)
 	r.ObserveAPIRequest("POST /api/gainer-analysis/analyze-symbol", 200, time.Millisecond)
 	return r, reg
 }
@@ -46,6 +49,7 @@ func TestValuesAfterEvents(t *testing.T) {
 		{"fallbacks", testutil.ToFloat64(r.cacheFallbacks), 1},
 		{"backend up", testutil.ToFloat64(r.cacheBackendUp), 1},
 		{"cached symbols", testutil.ToFloat64(r.cachedSymbols), 78},
+		{"rate limits counted before the first", testutil.ToFloat64(r.upstreamRequests.WithLabelValues("binance-futures", "418")), 0},
 		{"429s", testutil.ToFloat64(r.upstreamRequests.WithLabelValues("binance", "429")), 1},
 		{"partial runs", testutil.ToFloat64(r.refreshRuns.WithLabelValues("default", "top", "partial")), 1},
 		{"last success", testutil.ToFloat64(r.lastSuccessfulRun.WithLabelValues("default", "top")), 1_800_000_000},
@@ -86,13 +90,66 @@ func TestExpositionPassesPromtool(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(families) != 12 {
-		t.Fatalf("%d metric families exposed, want 12", len(families))
+	if len(families) != 15 {
+		t.Fatalf("%d metric families exposed, want 15", len(families))
 	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = &buf
 	out, err := cmd.CombinedOutput()
 	if err != nil || strings.TrimSpace(string(out)) != "" {
 		t.Fatalf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// Before anything happens, the series dashboards and alerts need already exist at zero.
+func TestSeriesExistAtZeroBeforeTheFirstEvent(t *testing.T) {
+	r := New(prometheus.NewRegistry())
+	if n := testutil.CollectAndCount(r.upstreamRequests); n != 4 {
+		t.Errorf("%d upstream series, want 418 and 429 for binance and binance-futures", n)
+	}
+	if n := testutil.CollectAndCount(r.symbolAnalyses) + testutil.CollectAndCount(r.cacheRequests); n != 2+4 {
+		t.Errorf("%d analysis and cache request series, want 6", n)
+	}
+	last := time.Unix(1_800_000_000, 0)
+	r.TrackSchedule("team-a", "gainers", time.Minute, time.Unix(1_700_000_000, 0), &last)
+	for _, result := range []string{"success", "partial", "failure"} {
+		if got := testutil.ToFloat64(r.refreshRuns.WithLabelValues("team-a", "gainers", result)); got != 0 {
+			t.Errorf("%s runs = %v before any run", result, got)
+		}
+	}
+	if got := testutil.ToFloat64(r.lastSuccessfulRun.WithLabelValues("team-a", "gainers")); got != 1_800_000_000 {
+		t.Errorf("last success from the status = %v", got)
+	}
+	if got := testutil.ToFloat64(r.scheduleInterval.WithLabelValues("team-a", "gainers")); got != 60 {
+		t.Errorf("interval = %v", got)
+	}
+	r.UntrackSchedule("team-a", "gainers")
+	if n := testutil.CollectAndCount(r.scheduleInterval) + testutil.CollectAndCount(r.scheduleCreated); n != 0 {
+		t.Errorf("%d interval/creation series left for a suspended schedule", n)
+	}
+	if n := testutil.CollectAndCount(r.refreshRuns); n != 3 {
+		t.Errorf("%d run series after suspension, want the 3 counters kept", n)
+	}
+}
+
+func TestCachedSymbolsAreCountedOnEachScrapeAndKeptOnError(t *testing.T) {
+	r := New(prometheus.NewRegistry())
+	n, fail := 3, false
+	r.CountCachedSymbolsWith(func(context.Context) (int, error) {
+		if fail {
+			return 0, context.DeadlineExceeded
+		}
+		return n, nil
+	})
+	if got := testutil.ToFloat64(r.cachedSymbols); got != 3 {
+		t.Fatalf("first scrape = %v, want 3", got)
+	}
+	n = 40
+	if got := testutil.ToFloat64(r.cachedSymbols); got != 40 {
+		t.Fatalf("second scrape = %v, want 40", got)
+	}
+	fail = true
+	if got := testutil.ToFloat64(r.cachedSymbols); got != 40 {
+		t.Fatalf("scrape while counting fails = %v, want the last count 40", got)
 	}
 }
