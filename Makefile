@@ -24,10 +24,10 @@ help: ## Display this help.
 ##@ Development
 
 .PHONY: manifests
-manifests: controller-gen ## Generate CRDs, RBAC and copy the CRDs into the Helm chart.
+manifests: controller-gen ## Generate CRDs, RBAC and copy the CRDs into the Helm chart (files/crds, rendered by templates/crds.yaml).
 	$(CONTROLLER_GEN) rbac:roleName=manager-role crd webhook paths="./..." output:crd:artifacts:config=config/crd/bases
-	@mkdir -p charts/hama-operator/crds
-	cp config/crd/bases/*.yaml charts/hama-operator/crds/
+	@mkdir -p charts/hama-operator/files/crds
+	cp config/crd/bases/*.yaml charts/hama-operator/files/crds/
 
 .PHONY: generate
 generate: controller-gen ## Generate DeepCopy implementations.
@@ -35,7 +35,7 @@ generate: controller-gen ## Generate DeepCopy implementations.
 
 .PHONY: verify-generated
 verify-generated: manifests generate ## Fail when generated files (CRDs, RBAC, deepcopy, chart CRDs) drift from the Go types.
-	@git diff --exit-code -- config/crd config/rbac charts/hama-operator/crds api || \
+	@git diff --exit-code -- config/crd config/rbac charts/hama-operator/files/crds api || \
 		(echo "generated files are out of date: run 'make manifests generate' and commit" && exit 1)
 
 .PHONY: fmt

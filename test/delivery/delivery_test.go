@@ -158,12 +158,13 @@ func TestHelmLintStrict(t *testing.T) {
 
 func TestChartDefaults(t *testing.T) {
 	objs := docs(t, mustRun(t, nil, helm, "template", "hama", chart, "--namespace", "hama-system"))
-	dep := find(objs, "Deployment", "hama-operator")
+	dep := find(objs, "Deployment", "hama")
 	if dep == nil {
 		t.Fatal("no Deployment rendered")
 	}
-	if get(dep, "spec", "replicas") != float64(2) {
-		t.Errorf("replicas = %v, want 2 by default", get(dep, "spec", "replicas"))
+	if get(dep, "spec", "replicas") != float64(2) || get(dep, "spec", "revisionHistoryLimit") != float64(10) {
+		t.Errorf("replicas = %v, revisionHistoryLimit = %v, want 2 and 10 by default", get(dep, "spec", "replicas"),
+			get(dep, "spec", "revisionHistoryLimit"))
 	}
 	pod := get(dep, "spec", "template", "spec").(map[string]any)
 	if get(pod, "securityContext", "runAsNonRoot") != true || get(pod, "securityContext", "seccompProfile", "type") != "RuntimeDefault" {
@@ -180,16 +181,42 @@ func TestChartDefaults(t *testing.T) {
 	if !slices.Contains(toStrings(c["args"]), "--leader-elect=true") {
 		t.Errorf("args %v lack --leader-elect=true", c["args"])
 	}
+	if c["image"] != "ghcr.io/hama-operator/hama-operator:0.1.0" || pod["automountServiceAccountToken"] != true {
+		t.Errorf("image = %v, automount = %v", c["image"], pod["automountServiceAccountToken"])
+	}
+	// helm install hama: the release name already names the chart, so it is not doubled.
 	for _, want := range []struct{ kind, name string }{
-		{"PodDisruptionBudget", "hama-operator"}, {"Service", "-api"}, {"Service", "-metrics"}, {"ServiceAccount", "hama-operator"},
-		{"ClusterRole", "-manager"}, {"ClusterRoleBinding", "-manager"}, {"Role", "-leader-election"},
+		{"Deployment", "hama"}, {"PodDisruptionBudget", "hama"}, {"Service", "hama-api"}, {"Service", "hama-metrics"},
+		{"ServiceAccount", "hama"}, {"ClusterRole", "hama-manager"}, {"ClusterRoleBinding", "hama-manager"},
+		{"Role", "hama-leader-election"}, {"ClusterRole", "hama-metrics-reader"}, {"ClusterRole", "hama-view"}, {"ClusterRole", "hama-edit"},
+		{"CustomResourceDefinition", "analysisschedules.analysis.hama-operator.io"},
 	} {
-		if find(objs, want.kind, want.name) == nil {
-			t.Errorf("no %s *%s rendered", want.kind, want.name)
+		if o := find(objs, want.kind, want.name); o == nil || get(o, "metadata", "name") != want.name {
+			t.Errorf("no %s %s rendered", want.kind, want.name)
 		}
 	}
-	if find(objs, "ServiceMonitor", "") != nil || find(objs, "ConfigMap", "-dashboard") != nil {
-		t.Error("optional ServiceMonitor or dashboard rendered by default")
+	crd := find(objs, "CustomResourceDefinition", "")
+	if get(crd, "metadata", "annotations", "helm.sh/resource-policy") != "keep" || get(crd, "metadata", "labels", "app.kubernetes.io/managed-by") != "Helm" {
+		t.Errorf("CRD metadata = %v: want Helm's labels and the keep policy", get(crd, "metadata"))
+	}
+	view, edit := find(objs, "ClusterRole", "hama-view"), find(objs, "ClusterRole", "hama-edit")
+	if get(view, "metadata", "labels", "rbac.authorization.k8s.io/aggregate-to-view") != "true" ||
+		get(edit, "metadata", "labels", "rbac.authorization.k8s.io/aggregate-to-edit") != "true" ||
+		get(edit, "metadata", "labels", "rbac.authorization.k8s.io/aggregate-to-view") != nil {
+		t.Errorf("aggregated roles: view %v, edit %v", get(view, "metadata", "labels"), get(edit, "metadata", "labels"))
+	}
+	for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "Secret"} {
+		if find(objs, kind, "") != nil {
+			t.Errorf("optional %s rendered by default", kind)
+		}
+	}
+	if find(objs, "ConfigMap", "-dashboard") != nil {
+		t.Error("optional dashboard rendered by default")
+	}
+	// Another release name gets the chart's name appended.
+	other := docs(t, mustRun(t, nil, helm, "template", "prod", chart))
+	if find(other, "Deployment", "prod-hama-operator") == nil {
+		t.Error("helm install prod: want prod-hama-operator")
 	}
 }
 
@@ -205,10 +232,11 @@ func toStrings(v any) []string {
 func TestChartAllOptions(t *testing.T) {
 	objs := docs(t, mustRun(t, nil, helm, "template", "hama", chart, "--namespace", "hama-system",
 		"-f", "test/delivery/testdata/all-options.yaml"))
-	dep := find(objs, "Deployment", "hama-operator")
-	c := get(dep, "spec", "template", "spec", "containers", 0).(map[string]any)
+	dep := find(objs, "Deployment", "hama")
+	pod := get(dep, "spec", "template", "spec").(map[string]any)
+	c := get(pod, "containers", 0).(map[string]any)
 	args := toStrings(c["args"])
-	for _, want := range []string{"--redis-enabled=true", "--redis-addrs=hama-hama-operator-redis:6379", "--redis-db=2", "--redis-tls=true",
+	for _, want := range []string{"--redis-enabled=true", "--redis-addrs=hama-redis:6379", "--redis-db=2", "--redis-tls=true",
 		"--redis-tls-ca-file=/etc/hama-operator/redis-ca/ca.crt", "--api-auth-reads=true", "--exchange-weight-per-minute=2400",
 		"--redis-client-cache=false", "--redis-client-cache-max-staleness=30s"} {
 		if !slices.Contains(args, want) {
@@ -222,19 +250,160 @@ func TestChartAllOptions(t *testing.T) {
 	if !strings.Contains(env, "name:GOGC value:400") {
 		t.Errorf("operator.gogc is not passed as GOGC: %s", env)
 	}
-	sm := find(objs, "ServiceMonitor", "")
-	if sm == nil || get(sm, "metadata", "labels", "release") != "prometheus" || get(sm, "spec", "endpoints", 0, "interval") != "15s" {
-		t.Errorf("ServiceMonitor = %v", sm)
+
+	check := func(what string, got, want any) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s = %v, want %v", what, got, want)
+		}
 	}
+	// Deployment and pod values.
+	check("image (digest wins over tag)", c["image"], "registry.example/hama-operator@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef")
+	check("pullPolicy", c["imagePullPolicy"], "Always")
+	check("namespaceOverride", get(dep, "metadata", "namespace"), "hama-ops")
+	check("commonLabels on the Deployment", get(dep, "metadata", "labels", "team"), "quant")
+	check("commonLabels on the pod", get(dep, "spec", "template", "metadata", "labels", "team"), "quant")
+	check("deploymentAnnotations", get(dep, "metadata", "annotations", "reloader.stakater.com/auto"), "true")
+	check("revisionHistoryLimit", get(dep, "spec", "revisionHistoryLimit"), 3)
+	check("strategy", get(dep, "spec", "strategy", "rollingUpdate", "maxUnavailable"), 0)
+	check("priorityClassName", pod["priorityClassName"], "system-cluster-critical")
+	check("topologySpreadConstraints", get(pod, "topologySpreadConstraints", 0, "topologyKey"), "topology.kubernetes.io/zone")
+	check("serviceAccount.name", pod["serviceAccountName"], "hama-sa")
+	check("serviceAccount.automount on the pod", pod["automountServiceAccountToken"], false)
+	check("extraVolumes (beside the Redis CA)", fmt.Sprint(get(pod, "volumes", 0, "name"), " ", get(pod, "volumes", 1, "name")), "redis-ca kube-api-token")
+	check("extraVolumeMounts", get(c, "volumeMounts", 1, "mountPath"), "/var/run/secrets/kubernetes.io/serviceaccount")
+	check("replicas", get(dep, "spec", "replicas"), 3)
+	check("imagePullSecrets", get(pod, "imagePullSecrets", 0, "name"), "regcred")
+	sa := find(objs, "ServiceAccount", "hama-sa")
+	check("serviceAccount.automount", get(sa, "automountServiceAccountToken"), false)
+	check("serviceAccount.annotations", get(sa, "metadata", "annotations", "eks.amazonaws.com/role-arn"), "arn:aws:iam::1:role/hama")
+	for _, o := range objs {
+		if o["kind"] != "CustomResourceDefinition" && o["kind"] != "ConfigMap" && get(o, "metadata", "labels", "team") != "quant" {
+			t.Errorf("%s %v lacks commonLabels", o["kind"], get(o, "metadata", "name"))
+		}
+	}
+
+	// CRDs installed by the release, without the keep policy.
+	crd := find(objs, "CustomResourceDefinition", "")
+	check("crds.install", crd != nil, true)
+	check("crds.keep=false", get(crd, "metadata", "annotations", "helm.sh/resource-policy"), nil)
+
+	// extraObjects, templated, as objects and as strings.
+	check("extraObjects (object)", get(find(objs, "ConfigMap", "hama-extra-object"), "data", "chart"), "hama-operator")
+	check("extraObjects (string)", find(objs, "ConfigMap", "hama-extra-string") != nil, true)
+
+	// Monitoring: the ServiceMonitor in Prometheus's namespace, scraping with Prometheus's token.
+	sm := find(objs, "ServiceMonitor", "")
+	ep := get(sm, "spec", "endpoints", 0).(map[string]any)
+	check("serviceMonitor.namespace", get(sm, "metadata", "namespace"), "monitoring")
+	check("serviceMonitor.additionalLabels", get(sm, "metadata", "labels", "release"), "prometheus")
+	check("serviceMonitor.interval", ep["interval"], "15s")
+	check("serviceMonitor.scrapeTimeout", ep["scrapeTimeout"], "10s")
+	check("serviceMonitor.honorLabels", ep["honorLabels"], true)
+	check("serviceMonitor.relabelings", get(ep, "relabelings", 0, "targetLabel"), "node")
+	check("serviceMonitor.metricRelabelings", get(ep, "metricRelabelings", 0, "action"), "drop")
+	check("the operator's namespace selected", get(sm, "spec", "namespaceSelector", "matchNames", 0), "hama-ops")
+	check("bearer token from a Secret", fmt.Sprint(get(ep, "authorization", "type"), " ", get(ep, "authorization", "credentials", "name")), "Bearer prometheus-k8s-token")
+	check("no deprecated bearerTokenFile", ep["bearerTokenFile"], nil)
+	token := find(objs, "Secret", "prometheus-k8s-token")
+	check("token Secret type", get(token, "type"), "kubernetes.io/service-account-token")
+	check("token Secret owner", get(token, "metadata", "annotations", "kubernetes.io/service-account.name"), "prometheus-k8s")
+	check("token Secret namespace", get(token, "metadata", "namespace"), "monitoring")
+	reader := find(objs, "ClusterRoleBinding", "hama-metrics-reader")
+	check("metrics-reader bound to Prometheus", fmt.Sprint(get(reader, "subjects", 0, "namespace"), "/", get(reader, "subjects", 0, "name")), "monitoring/prometheus-k8s")
+	check("no scraper ServiceAccount of our own", find(objs, "ServiceAccount", "-metrics-scraper"), nil)
+	rule := find(objs, "PrometheusRule", "")
+	check("prometheusRule.namespace", get(rule, "metadata", "namespace"), "monitoring")
+	check("prometheusRule.additionalLabels", get(rule, "metadata", "labels", "release"), "prometheus")
+
 	cm := find(objs, "ConfigMap", "-dashboard")
 	if cm == nil || get(cm, "metadata", "labels", "grafana_dashboard") != "1" || !strings.Contains(fmt.Sprint(get(cm, "data", "hama-operator.json")), "hama_cache_requests_total") {
 		t.Errorf("dashboard ConfigMap = %v", cm != nil)
 	}
-	if find(objs, "Deployment", "-redis") == nil || find(objs, "Service", "-redis") == nil || find(objs, "AnalysisSchedule", "top-gainers") == nil {
-		t.Error("bundled Redis or the schedule from values missing")
+	if find(objs, "Deployment", "-redis") == nil || find(objs, "Service", "-redis") == nil {
+		t.Error("bundled Redis missing")
+	}
+	if s := find(objs, "AnalysisSchedule", "top-gainers"); get(s, "metadata", "namespace") != "hama-ops" {
+		t.Errorf("schedule from values = %v", s)
 	}
 	if pdb := find(objs, "PodDisruptionBudget", ""); get(pdb, "spec", "minAvailable") != float64(2) {
 		t.Errorf("PDB = %v", pdb)
+	}
+}
+
+// The switches that remove objects: rbac.create, rbac.aggregateClusterRoles, crds.install, and the
+// monitoring objects, which need their CRD served (or skipCRDCheck).
+func TestChartSwitches(t *testing.T) {
+	render := func(args ...string) []map[string]any {
+		t.Helper()
+		return docs(t, mustRun(t, nil, helm, append([]string{"template", "hama", chart}, args...)...))
+	}
+	objs := render("--set", "rbac.create=false,crds.install=false,serviceAccount.create=false")
+	for _, kind := range []string{"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding", "CustomResourceDefinition", "ServiceAccount"} {
+		if o := find(objs, kind, ""); o != nil {
+			t.Errorf("%s %v rendered with rbac.create, crds.install and serviceAccount.create false", kind, get(o, "metadata", "name"))
+		}
+	}
+	if got := get(find(objs, "Deployment", "hama"), "spec", "template", "spec", "serviceAccountName"); got != "default" {
+		t.Errorf("serviceAccountName without a created account = %v", got)
+	}
+	if find(render("--set", "rbac.aggregateClusterRoles=false"), "ClusterRole", "hama-view") != nil {
+		t.Error("aggregated view role rendered with rbac.aggregateClusterRoles=false")
+	}
+
+	monitoring := []string{"--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true"}
+	objs = render(monitoring...)
+	if find(objs, "ServiceMonitor", "") != nil || find(objs, "PrometheusRule", "") != nil {
+		t.Error("ServiceMonitor or PrometheusRule rendered although the cluster does not serve their CRDs")
+	}
+	objs = render(append(monitoring, "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule")...)
+	if find(objs, "ServiceMonitor", "") == nil || find(objs, "PrometheusRule", "") == nil {
+		t.Fatal("ServiceMonitor or PrometheusRule missing although their CRDs are served")
+	}
+	// Secure metrics by default: a scraper account of the chart's own, bound to metrics-reader.
+	ep := get(find(objs, "ServiceMonitor", ""), "spec", "endpoints", 0).(map[string]any)
+	if ep["scheme"] != "https" || get(ep, "authorization", "credentials", "name") != "hama-metrics-scraper-token" || ep["honorLabels"] != false {
+		t.Errorf("secure endpoint = %v", ep)
+	}
+	if find(objs, "ServiceAccount", "hama-metrics-scraper") == nil || get(find(objs, "ClusterRoleBinding", "hama-metrics-reader"), "subjects", 0, "name") != "hama-metrics-scraper" {
+		t.Error("no scraper ServiceAccount bound to metrics-reader")
+	}
+	objs = render(append(monitoring, "--set", "serviceMonitor.skipCRDCheck=true,metrics.secure=false")...)
+	ep = get(find(objs, "ServiceMonitor", ""), "spec", "endpoints", 0).(map[string]any)
+	if ep["port"] != "http" || ep["authorization"] != nil || find(objs, "Secret", "") != nil || find(objs, "ClusterRoleBinding", "metrics-reader") != nil {
+		t.Errorf("plain-HTTP metrics still carry auth: %v", ep)
+	}
+	if find(objs, "PrometheusRule", "") != nil {
+		t.Error("serviceMonitor.skipCRDCheck forced the PrometheusRule too")
+	}
+}
+
+// An umbrella chart can use this one as a subchart: Helm passes global values down, and the
+// schema, strict about everything else, accepts them.
+func TestChartWorksAsASubchart(t *testing.T) {
+	dir := t.TempDir()
+	abs, err := filepath.Abs(filepath.Join(root, chart))
+	if err != nil {
+		t.Fatal(err)
+	}
+	umbrella := fmt.Sprintf(`apiVersion: v2
+name: platform
+version: 1.0.0
+dependencies:
+- name: hama-operator
+  version: 0.1.0
+  repository: file://%s
+`, abs)
+	if err := os.WriteFile(filepath.Join(dir, "Chart.yaml"), []byte(umbrella), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "values.yaml"), []byte("global: {imageRegistry: r.example}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, nil, helm, "dependency", "build", dir)
+	objs := docs(t, mustRun(t, nil, helm, "template", "platform", dir))
+	if find(objs, "Deployment", "platform-hama-operator") == nil {
+		t.Fatal("the subchart rendered no Deployment")
 	}
 }
 
@@ -249,10 +418,14 @@ func TestChartRefusesBadValues(t *testing.T) {
 		{"sentinel without a master name", "redis.enabled=true,redis.mode=sentinel,redis.addrs[0]=s:26379", "masterName"},
 		{"redis enabled without an address", "redis.enabled=true", "addrs"},
 		{"client cache staleness without a unit", "redis.clientCache.maxStaleness=10", "maxStaleness"},
+		{"image digest without its algorithm", "image.digest=0123abcd", "digest"},
+		{"unknown serviceMonitor key", "serviceMonitor.labels.release=prometheus", "labels"},
+		{"scrape timeout without a unit", "serviceMonitor.scrapeTimeout=10", "scrapeTimeout"},
+		{"unknown update strategy", "strategy.type=BlueGreen", "strategy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", "hama", chart}
-			if strings.Contains(tc.set, "=two") || strings.HasSuffix(tc.set, "maxStaleness=10") {
+			if strings.Contains(tc.set, "=two") || strings.HasSuffix(tc.set, "=10") {
 				args = append(args, "--set-string", tc.set)
 			} else {
 				args = append(args, "--set", tc.set)
@@ -267,13 +440,13 @@ func TestChartRefusesBadValues(t *testing.T) {
 
 func TestChartCRDsMatchTheGeneratedOnes(t *testing.T) {
 	generated, _ := filepath.Glob(filepath.Join(root, "config", "crd", "bases", "*.yaml"))
-	inChart, _ := filepath.Glob(filepath.Join(root, chart, "crds", "*.yaml"))
+	inChart, _ := filepath.Glob(filepath.Join(root, chart, "files", "crds", "*.yaml"))
 	if len(generated) == 0 || len(generated) != len(inChart) {
 		t.Fatalf("%d generated CRDs, %d in the chart: run `make manifests`", len(generated), len(inChart))
 	}
 	for _, g := range generated {
 		a, _ := os.ReadFile(g)
-		b, err := os.ReadFile(filepath.Join(root, chart, "crds", filepath.Base(g)))
+		b, err := os.ReadFile(filepath.Join(root, chart, "files", "crds", filepath.Base(g)))
 		if err != nil || !bytes.Equal(a, b) {
 			t.Errorf("%s drifted from the chart's copy: run `make manifests`", filepath.Base(g))
 		}
@@ -347,8 +520,61 @@ func TestDockerfileBuildsWhatItRuns(t *testing.T) {
 	}
 }
 
+// helm install creates what it promises, with the CRD; helm upgrade updates the CRD too; helm
+// uninstall keeps it. NOTES.txt's commands work as printed.
+func TestHelmInstallUpgradeUninstall(t *testing.T) {
+	mustRun(t, nil, helm, "install", "hama", chart, "--namespace", "hama-system", "--create-namespace",
+		"--set", "grafana.dashboards.enabled=true")
+	for _, obj := range []string{"deployment/hama", "service/hama-api", "service/hama-metrics", "serviceaccount/hama",
+		"role/hama-leader-election", "rolebinding/hama-leader-election", "poddisruptionbudget/hama", "configmap/hama-dashboard"} {
+		mustRun(t, nil, kubectl, "get", "-n", "hama-system", obj)
+	}
+	mustRun(t, nil, kubectl, "get", "clusterrole/hama-manager", "clusterrolebinding/hama-manager", "clusterrole/hama-view", "clusterrole/hama-edit")
+	const crd = "crd/analysisschedules.analysis.hama-operator.io"
+	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", crd, "--timeout=30s")
+
+	// NOTES.txt's "create a schedule" block, pasted into a shell as printed.
+	notes := mustRun(t, nil, helm, "get", "notes", "hama", "--namespace", "hama-system")
+	block := notesBlock(t, notes, "Create a schedule and watch it:")
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", block)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PATH="+filepath.Dir(kubectl)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("NOTES.txt commands failed: %v\n%s\n%s", err, block, out)
+	}
+	if !strings.Contains(string(out), "top-gainers") {
+		t.Fatalf("kubectl get asched printed no schedule:\n%s", out)
+	}
+	mustRun(t, nil, kubectl, "get", "-n", "hama-system", "analysisschedule/top-gainers")
+	mustRun(t, nil, kubectl, "delete", "-n", "hama-system", "analysisschedule/top-gainers", "--wait=false")
+
+	// The CRD belongs to the release: an upgrade changes it.
+	mustRun(t, nil, helm, "upgrade", "hama", chart, "--namespace", "hama-system", "--set", "commonLabels.upgraded=yes")
+	if got := mustRun(t, nil, kubectl, "get", crd, "-o", "jsonpath={.metadata.labels.upgraded}"); got != "yes" {
+		t.Errorf("helm upgrade did not update the CRD: label upgraded = %q", got)
+	}
+	mustRun(t, nil, helm, "uninstall", "hama", "--namespace", "hama-system")
+	mustRun(t, nil, kubectl, "get", crd)
+	if out, err := sh(t, nil, kubectl, "get", "-n", "hama-system", "deployment/hama"); err == nil {
+		t.Errorf("the Deployment outlived helm uninstall: %s", out)
+	}
+}
+
+// notesBlock returns the lines after heading up to the next blank line.
+func notesBlock(t *testing.T, notes, heading string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(notes, heading+"\n")
+	if !ok {
+		t.Fatalf("NOTES.txt has no %q:\n%s", heading, notes)
+	}
+	rest = strings.TrimLeft(rest, "\n")
+	block, _, _ := strings.Cut(rest, "\n\n")
+	return block
+}
+
 // The kustomize install (dist/install.yaml) and the rendered chart are accepted by a real API
-// server, and helm install creates what it promises.
+// server; with the ServiceMonitor CRD served the chart adds a ServiceMonitor whose scraper may read
+// /metrics.
 func TestManifestsOnARealAPIServer(t *testing.T) {
 	install := mustRun(t, nil, kustomize, "build", "config/default")
 	objs := docs(t, install)
@@ -356,7 +582,8 @@ func TestManifestsOnARealAPIServer(t *testing.T) {
 	if dep == nil || get(dep, "metadata", "namespace") != "hama-operator-system" {
 		t.Fatalf("install.yaml Deployment = %v", dep)
 	}
-	// CRDs and the namespace for real first: a server-side dry run of the rest needs them.
+	// CRDs and the namespace for real first: a server-side dry run of the rest needs them. The CRD
+	// may already be there, kept by an uninstalled Helm release.
 	var crdAndNS bytes.Buffer
 	for _, o := range objs {
 		if o["kind"] == "CustomResourceDefinition" || o["kind"] == "Namespace" {
@@ -365,29 +592,25 @@ func TestManifestsOnARealAPIServer(t *testing.T) {
 			crdAndNS.Write(b)
 		}
 	}
-	mustRun(t, crdAndNS.Bytes(), kubectl, "apply", "--server-side", "-f", "-")
+	mustRun(t, crdAndNS.Bytes(), kubectl, "apply", "--server-side", "--force-conflicts", "-f", "-")
 	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", "crd/analysisschedules.analysis.hama-operator.io", "--timeout=30s")
 	mustRun(t, []byte(install), kubectl, "apply", "--dry-run=server", "-f", "-")
 	mustRun(t, nil, kubectl, "apply", "--dry-run=server", "-n", "default", "-k", "config/samples")
 
-	rendered := mustRun(t, nil, helm, "template", "dry", chart, "--namespace", "hama-operator-system", "--include-crds")
+	rendered := mustRun(t, nil, helm, "template", "dry", chart, "--namespace", "hama-operator-system", "--set", "crds.install=false",
+		"-f", "test/delivery/testdata/all-options.yaml", "--set", "namespaceOverride=hama-operator-system,serviceMonitor.enabled=false,prometheusRule.enabled=false,crds.install=false")
 	mustRun(t, []byte(rendered), kubectl, "apply", "--dry-run=server", "-f", "-")
-
-	mustRun(t, nil, helm, "install", "hama", chart, "--namespace", "hama-system", "--create-namespace", "--skip-crds",
-		"--set", "grafana.dashboards.enabled=true")
-	for _, obj := range []string{"deployment/hama-hama-operator", "service/hama-hama-operator-api", "service/hama-hama-operator-metrics",
-		"serviceaccount/hama-hama-operator", "role/hama-hama-operator-leader-election", "rolebinding/hama-hama-operator-leader-election",
-		"poddisruptionbudget/hama-hama-operator", "configmap/hama-hama-operator-dashboard"} {
-		mustRun(t, nil, kubectl, "get", "-n", "hama-system", obj)
-	}
-	mustRun(t, nil, kubectl, "get", "clusterrole/hama-hama-operator-manager", "clusterrolebinding/hama-hama-operator-manager")
-	if out, err := sh(t, nil, kubectl, "get", "-n", "hama-system", "servicemonitors.monitoring.coreos.com"); err == nil {
-		t.Fatalf("ServiceMonitors exist before their CRD: %s", out)
-	}
 
 	mustRun(t, nil, kubectl, "apply", "-f", "test/delivery/testdata/servicemonitor-crd.yaml")
 	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=30s")
-	mustRun(t, nil, helm, "install", "monitored", chart, "--namespace", "monitored", "--create-namespace", "--skip-crds",
-		"--set", "serviceMonitor.enabled=true")
-	mustRun(t, nil, kubectl, "get", "-n", "monitored", "servicemonitor/monitored-hama-operator")
+	mustRun(t, nil, helm, "install", "monitored", chart, "--namespace", "monitored", "--create-namespace",
+		"--set", "serviceMonitor.enabled=true,crds.install=false")
+	mustRun(t, nil, kubectl, "get", "-n", "monitored", "servicemonitor/monitored-hama-operator", "secret/monitored-hama-operator-metrics-scraper-token")
+	scraper := "system:serviceaccount:monitored:monitored-hama-operator-metrics-scraper"
+	if got := mustRun(t, nil, kubectl, "auth", "can-i", "get", "/metrics", "--as", scraper); strings.TrimSpace(got) != "yes" {
+		t.Errorf("the ServiceMonitor's scraper may not get /metrics: %s", got)
+	}
+	if got, _ := sh(t, nil, kubectl, "auth", "can-i", "list", "secrets", "--as", scraper); strings.TrimSpace(got) != "no" {
+		t.Errorf("the scraper may do more than read metrics: list secrets = %s", got)
+	}
 }
