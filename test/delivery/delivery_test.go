@@ -391,7 +391,7 @@ name: platform
 version: 1.0.0
 dependencies:
 - name: hama-operator
-  version: 0.1.0
+  version: 0.2.0
   repository: file://%s
 `, abs)
 	if err := os.WriteFile(filepath.Join(dir, "Chart.yaml"), []byte(umbrella), 0o600); err != nil {
