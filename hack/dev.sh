@@ -3,39 +3,65 @@
 #   a local control plane (envtest etcd + kube-apiserver as real processes) with the CRDs,
 #   redis-server on a free port when it is installed (otherwise the operator's memory cache),
 #   the operator binary, and the samples from config/samples.
-# Ctrl-C stops everything it started.
+# One Ctrl-C stops everything it started, control plane included, and removes its temporary files.
 #
+# Ports: 8080 (REST API), 8082 (metrics) and 8081 (probes) when free, else free ones; all printed.
+# HAMA_DEV_API_PORT, HAMA_DEV_METRICS_PORT and HAMA_DEV_PROBE_PORT choose them.
 # Market data: the samples use Binance when it answers, the simulated source otherwise.
 # Force one with HAMA_DEV_SOURCE=simulated|binance.
+# HAMA_DEV_DIR (default bin/dev) holds the logs and the kubeconfig; HAMA_DEV_MANAGER names the
+# operator binary (default bin/manager, which `make dev` rebuilds when a source changed).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-DEV="$ROOT/bin/dev"
+DEV=${HAMA_DEV_DIR:-$ROOT/bin/dev}
+MANAGER=${HAMA_DEV_MANAGER:-$ROOT/bin/manager}
 mkdir -p "$DEV"
 KUBECONFIG_FILE="$DEV/kubeconfig"
-API_PORT=${HAMA_DEV_API_PORT:-8080}
-METRICS_PORT=${HAMA_DEV_METRICS_PORT:-8082}
-PROBE_PORT=${HAMA_DEV_PROBE_PORT:-8081}
 ASSETS=$(hack/setup-envtest.sh)
 KUBECTL="$ASSETS/kubectl --kubeconfig $KUBECONFIG_FILE"
 
 pids=()
+# On any exit: stop the components, newest first, and wait for them. devcluster stops etcd and
+# kube-apiserver (their own process group) before it exits, so waiting for it is waiting for them.
 cleanup() {
+  local code=$?
   trap - EXIT INT TERM
   echo
   echo "dev: stopping"
-  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  for _ in $(seq 1 90); do
+    alive=0
+    for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  echo "dev: stopped"
+  exit "$code"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
+port_free() { python3 -c 'import socket,sys; s=socket.socket(); s.bind(("127.0.0.1",int(sys.argv[1])))' "$1" 2>/dev/null; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# pick_port <wanted> <preferred>: the wanted port if given, else the preferred one if free, else any free one.
+pick_port() {
+  if [ -n "$1" ]; then echo "$1"; elif port_free "$2"; then echo "$2"; else free_port; fi
+}
+API_PORT=$(pick_port "${HAMA_DEV_API_PORT:-}" 8080)
+METRICS_PORT=$(pick_port "${HAMA_DEV_METRICS_PORT:-}" 8082)
+PROBE_PORT=$(pick_port "${HAMA_DEV_PROBE_PORT:-}" 8081)
+
+[ -x "$MANAGER" ] || { echo "dev: $MANAGER is missing: run make dev (or make build)"; exit 1; }
 
 echo "dev: starting the control plane"
 rm -f "$KUBECONFIG_FILE"
 go build -o "$DEV/devcluster" ./hack/devcluster
-"$DEV/devcluster" --write-kubeconfig "$KUBECONFIG_FILE" >"$DEV/devcluster.log" 2>&1 &
+KUBEBUILDER_ASSETS="$ASSETS" "$DEV/devcluster" --write-kubeconfig "$KUBECONFIG_FILE" >"$DEV/devcluster.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 1 120); do [ -s "$KUBECONFIG_FILE" ] && break; sleep 0.5; done
 [ -s "$KUBECONFIG_FILE" ] || { echo "dev: control plane did not start, see $DEV/devcluster.log"; exit 1; }
@@ -58,7 +84,7 @@ fi
 echo "dev: market data source: $source"
 
 echo "dev: starting the operator"
-"$ROOT/bin/manager" --kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
+"$MANAGER" --kubeconfig "$KUBECONFIG_FILE" --leader-elect=false \
   --metrics-bind-address "127.0.0.1:$METRICS_PORT" --metrics-secure=false \
   --health-probe-bind-address "127.0.0.1:$PROBE_PORT" --api-bind-address "127.0.0.1:$API_PORT" \
   --default-exchange "$source" "${redis_args[@]}" >"$DEV/operator.log" 2>&1 &
@@ -79,8 +105,13 @@ hama-operator is running (logs in $DEV/).
   REST API:  http://127.0.0.1:$API_PORT/api/gainer-analysis/cache-stats
              curl -s -XPOST http://127.0.0.1:$API_PORT/api/gainer-analysis/analyze-symbol -d '{"symbol":"BTCUSDT"}'
   Metrics:   http://127.0.0.1:$METRICS_PORT/metrics
-  kubectl:   $KUBECTL get analysisschedules
+  Probes:    http://127.0.0.1:$PROBE_PORT/readyz
+  kubectl:   export KUBECONFIG=$KUBECONFIG_FILE PATH=$ASSETS:\$PATH
+             kubectl get analysisschedules
 Press Ctrl-C to stop everything.
 MSG
-wait -n "${pids[@]}" || true
-echo "dev: a component exited; see the logs in $DEV/"
+# Returns when a component exits on its own; Ctrl-C goes through the INT trap instead.
+status=0
+wait -n "${pids[@]}" || status=$?
+echo "dev: a component exited (status $status); see the logs in $DEV/"
+exit 1

@@ -36,6 +36,13 @@ func run(kubeconfigPath string) error {
 	if err != nil {
 		return err
 	}
+	// Signals are caught from here until the control plane has stopped: etcd and kube-apiserver run
+	// in their own process group, so a Ctrl-C reaches only this process, and a second signal (dev.sh
+	// sends SIGTERM after the terminal's SIGINT) must not kill it halfway through stopping them.
+	// Deferred calls run last-in first-out: env.Stop, registered below, runs before stop.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
 	started := time.Now()
 	env := &envtest.Environment{
 		BinaryAssetsDirectory: assets,
@@ -45,7 +52,12 @@ func run(kubeconfigPath string) error {
 	if _, err := env.Start(); err != nil {
 		return fmt.Errorf("starting the control plane: %w", err)
 	}
-	defer func() { _ = env.Stop() }()
+	defer func() {
+		if err := env.Stop(); err != nil {
+			fmt.Fprintln(os.Stderr, "devcluster: stopping the control plane:", err)
+		}
+		fmt.Println("control plane stopped")
+	}()
 
 	user, err := env.AddUser(envtest.User{Name: "dev-admin", Groups: []string{"system:masters"}}, nil)
 	if err != nil {
@@ -69,8 +81,6 @@ func run(kubeconfigPath string) error {
 	fmt.Printf("control plane up in %s at %s; kubeconfig %s\n",
 		time.Since(started).Round(time.Millisecond), env.Config.Host, kubeconfigPath)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	<-ctx.Done()
 	_ = os.Remove(kubeconfigPath)
 	fmt.Println("control plane stopping")
