@@ -274,11 +274,34 @@ func TestChartAllOptions(t *testing.T) {
 	check("extraVolumeMounts", get(c, "volumeMounts", 1, "mountPath"), "/var/run/secrets/kubernetes.io/serviceaccount")
 	check("replicas", get(dep, "spec", "replicas"), 3)
 	check("imagePullSecrets", get(pod, "imagePullSecrets", 0, "name"), "regcred")
+	for _, want := range []string{"--leader-elect=false", "--interval-jitter-percentage=10", "--max-concurrent-runs=7",
+		"--zap-log-level=debug", "--api-bind-address=:9080", "--metrics-bind-address=:9443", "--health-probe-bind-address=:9081",
+		"--metrics-secure=true", "--default-exchange=binance-futures", "--default-timeframes=15m,1h", "--cache-default-ttl=30m"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args lack %s: %v", want, args)
+		}
+	}
+	if !strings.Contains(env, "name:EXTRA value:1") {
+		t.Errorf("extraEnv missing: %s", env)
+	}
+	check("resources", get(c, "resources", "requests", "memory"), "300Mi")
+	check("podAnnotations", get(dep, "spec", "template", "metadata", "annotations", "prometheus.io/scrape"), "false")
+	check("podLabels", get(dep, "spec", "template", "metadata", "labels", "tier"), "backend")
+	check("podSecurityContext", get(pod, "securityContext", "runAsUser"), 65532)
+	check("securityContext", get(c, "securityContext", "runAsGroup"), 65532)
+	check("nodeSelector", get(pod, "nodeSelector", "kubernetes.io/os"), "linux")
+	check("tolerations", get(pod, "tolerations", 0, "value"), "trading")
+	check("affinity", get(pod, "affinity", "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution", 0, "weight"), 100)
+	check("probes.port", get(c, "ports", 2, "containerPort"), 9081)
+	apiSvc, metricsSvc := find(objs, "Service", "hama-api"), find(objs, "Service", "hama-metrics")
+	check("api.service", fmt.Sprint(get(apiSvc, "spec", "type"), " ", get(apiSvc, "spec", "ports", 0, "port")), "NodePort 80")
+	check("metrics.service.port", get(metricsSvc, "spec", "ports", 0, "port"), 443)
+	check("redis.image", get(find(objs, "Deployment", "hama-redis"), "spec", "template", "spec", "containers", 0, "image"), "mirror.example/redis:7.4-alpine")
 	sa := find(objs, "ServiceAccount", "hama-sa")
 	check("serviceAccount.automount", get(sa, "automountServiceAccountToken"), false)
 	check("serviceAccount.annotations", get(sa, "metadata", "annotations", "eks.amazonaws.com/role-arn"), "arn:aws:iam::1:role/hama")
 	for _, o := range objs {
-		if o["kind"] != "CustomResourceDefinition" && o["kind"] != "ConfigMap" && get(o, "metadata", "labels", "team") != "quant" {
+		if !strings.Contains(fmt.Sprint(get(o, "metadata", "name")), "-extra-") && get(o, "metadata", "labels", "team") != "quant" {
 			t.Errorf("%s %v lacks commonLabels", o["kind"], get(o, "metadata", "name"))
 		}
 	}
@@ -317,7 +340,8 @@ func TestChartAllOptions(t *testing.T) {
 	check("prometheusRule.additionalLabels", get(rule, "metadata", "labels", "release"), "prometheus")
 
 	cm := find(objs, "ConfigMap", "-dashboard")
-	if cm == nil || get(cm, "metadata", "labels", "grafana_dashboard") != "1" || !strings.Contains(fmt.Sprint(get(cm, "data", "hama-operator.json")), "hama_cache_requests_total") {
+	if cm == nil || get(cm, "metadata", "labels", "grafana_dashboard_hama") != "yes" || get(cm, "metadata", "namespace") != "grafana" ||
+		!strings.Contains(fmt.Sprint(get(cm, "data", "hama-operator.json")), "hama_cache_requests_total") {
 		t.Errorf("dashboard ConfigMap = %v", cm != nil)
 	}
 	if find(objs, "Deployment", "-redis") == nil || find(objs, "Service", "-redis") == nil {
@@ -346,6 +370,23 @@ func TestChartSwitches(t *testing.T) {
 	}
 	if got := get(find(objs, "Deployment", "hama"), "spec", "template", "spec", "serviceAccountName"); got != "default" {
 		t.Errorf("serviceAccountName without a created account = %v", got)
+	}
+	objs = render("--set", "image.tag=v2,nameOverride=analysis,podDisruptionBudget.enabled=false")
+	if got := get(find(objs, "Deployment", "hama-analysis"), "spec", "template", "spec", "containers", 0, "image"); got != "ghcr.io/hama-operator/hama-operator:v2" {
+		t.Errorf("nameOverride or image.tag: image = %v", got)
+	}
+	if find(objs, "PodDisruptionBudget", "") != nil {
+		t.Error("PDB rendered with podDisruptionBudget.enabled=false")
+	}
+	if find(render("--set", "fullnameOverride=trading"), "Service", "trading-api") == nil {
+		t.Error("fullnameOverride not used")
+	}
+	objs = render("--set", "redis.enabled=true,redis.mode=sentinel,redis.masterName=mymaster,redis.addrs[0]=s1:26379,redis.addrs[1]=s2:26379")
+	args := toStrings(get(find(objs, "Deployment", "hama"), "spec", "template", "spec", "containers", 0, "args"))
+	for _, want := range []string{"--redis-mode=sentinel", "--redis-master-name=mymaster", "--redis-addrs=s1:26379,s2:26379"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("args lack %s: %v", want, args)
+		}
 	}
 	if find(render("--set", "rbac.aggregateClusterRoles=false"), "ClusterRole", "hama-view") != nil {
 		t.Error("aggregated view role rendered with rbac.aggregateClusterRoles=false")

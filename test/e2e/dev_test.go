@@ -64,13 +64,13 @@ func TestDevScriptStopsEverythingOnOneCtrlC(t *testing.T) {
 		}
 	})
 
-	deadline := time.After(3 * time.Minute)
+	deadline := time.After(5 * time.Minute)
 	for !strings.Contains(out.String(), "Press Ctrl-C") {
 		select {
 		case err := <-exited:
 			t.Fatalf("dev.sh exited before the system ran: %v\n%s", err, out.String())
 		case <-deadline:
-			t.Fatalf("dev.sh did not start the system in 3 minutes:\n%s", out.String())
+			t.Fatalf("dev.sh did not start the system in 5 minutes:\n%s", out.String())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
