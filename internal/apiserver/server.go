@@ -239,4 +239,3 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		return nil
 	}
 }
-

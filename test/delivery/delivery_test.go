@@ -507,19 +507,8 @@ func TestDashboardUsesOnlyExportedMetrics(t *testing.T) {
 	if len(exported) < 10 {
 		t.Fatalf("found only %d metric names in internal/metrics", len(exported))
 	}
-	raw, err := os.ReadFile(filepath.Join(root, chart, "dashboards", "hama-operator.json"))
+	dash, err := testenv.LoadDashboard()
 	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string `json:"title"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := yaml.Unmarshal(raw, &dash); err != nil {
 		t.Fatal(err)
 	}
 	var unknown []string

@@ -79,7 +79,10 @@ func TestDashboardShowsDataInAHealthySystem(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 
-	dash := loadDashboard(t)
+	dash, err := testenv.LoadDashboard()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, prom := range map[string]*prometheus{"plain static labels": plain, "Prometheus Operator labels": asOperator} {
 		t.Run(name, func(t *testing.T) {
 			end := time.Now()
@@ -100,36 +103,6 @@ func TestDashboardShowsDataInAHealthySystem(t *testing.T) {
 			}
 		})
 	}
-}
-
-type dashboard struct {
-	Templating struct {
-		List []struct {
-			Name, Type, Query string
-		} `json:"list"`
-	} `json:"templating"`
-	Panels []struct {
-		Title   string `json:"title"`
-		Targets []struct {
-			Expr string `json:"expr"`
-		} `json:"targets"`
-	} `json:"panels"`
-}
-
-func loadDashboard(t *testing.T) dashboard {
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(filepath.Join(root, "charts", "hama-operator", "dashboards", "hama-operator.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d dashboard
-	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatal(err)
-	}
-	return d
 }
 
 type prometheus struct {
@@ -220,7 +193,7 @@ var labelValuesQuery = regexp.MustCompile(`^label_values\((.*),\s*(\w+)\)$`)
 // resolveVariables answers each query variable as Grafana's Prometheus data source does:
 // label_values(selector, label) asks /api/v1/label/<label>/values with match[]=selector over the
 // dashboard's time range, after substituting the variables before it (every value selected).
-func (p *prometheus) resolveVariables(t *testing.T, d dashboard, start, end time.Time) map[string][]string {
+func (p *prometheus) resolveVariables(t *testing.T, d testenv.Dashboard, start, end time.Time) map[string][]string {
 	vars := map[string][]string{}
 	for _, v := range d.Templating.List {
 		if v.Type != "query" {
