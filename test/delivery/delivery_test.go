@@ -334,7 +334,7 @@ func TestChartAllOptions(t *testing.T) {
 	check("token Secret namespace", get(token, "metadata", "namespace"), "monitoring")
 	reader := find(objs, "ClusterRoleBinding", "hama-metrics-reader")
 	check("metrics-reader bound to Prometheus", fmt.Sprint(get(reader, "subjects", 0, "namespace"), "/", get(reader, "subjects", 0, "name")), "monitoring/prometheus-k8s")
-	check("no scraper ServiceAccount of our own", find(objs, "ServiceAccount", "-metrics-scraper"), nil)
+	check("no scraper ServiceAccount of our own", find(objs, "ServiceAccount", "-metrics-scraper") != nil, false)
 	rule := find(objs, "PrometheusRule", "")
 	check("prometheusRule.namespace", get(rule, "metadata", "namespace"), "monitoring")
 	check("prometheusRule.additionalLabels", get(rule, "metadata", "labels", "release"), "prometheus")
@@ -501,7 +501,7 @@ func TestDashboardUsesOnlyExportedMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	exported := map[string]bool{}
-	for _, m := range regexp.MustCompile(`Name:\s*"(hama_[a-z0-9_]+)"`).FindAllStringSubmatch(string(src), -1) {
+	for _, m := range regexp.MustCompile(`(?:Name:\s*|NewDesc\()"(hama_[a-z0-9_]+)"`).FindAllStringSubmatch(string(src), -1) {
 		exported[m[1]] = true
 	}
 	if len(exported) < 10 {
