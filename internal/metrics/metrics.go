@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/market"
 )
 
 // Label names shared by several collectors. A schedule's namespace is schedule_namespace, not
@@ -28,7 +29,7 @@ var (
 	runResults       = []string{"success", "partial", "failure"}
 	analysisResults  = []string{"success", "failure"}
 	cacheResults     = []string{"hit", "miss"}
-	exchanges        = []string{"binance", "binance-futures"}
+	httpExchanges    = []string{market.Binance, market.BinanceFutures} // the simulated source sends no requests
 	rateLimitedCodes = []string{"418", "429"}
 )
 
@@ -115,7 +116,7 @@ func New(reg prometheus.Registerer) *Recorder {
 	for _, result := range analysisResults {
 		r.symbolAnalyses.WithLabelValues(result)
 	}
-	for _, exchange := range exchanges {
+	for _, exchange := range httpExchanges {
 		for _, code := range rateLimitedCodes {
 			r.upstreamRequests.WithLabelValues(exchange, code)
 		}
