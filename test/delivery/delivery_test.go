@@ -627,8 +627,10 @@ func TestManifestsOnARealAPIServer(t *testing.T) {
 	mustRun(t, []byte(install), kubectl, "apply", "--dry-run=server", "-f", "-")
 	mustRun(t, nil, kubectl, "apply", "--dry-run=server", "-n", "default", "-k", "config/samples")
 
-	rendered := mustRun(t, nil, helm, "template", "dry", chart, "--namespace", "hama-operator-system", "--set", "crds.install=false",
-		"-f", "test/delivery/testdata/all-options.yaml", "--set", "namespaceOverride=hama-operator-system,serviceMonitor.enabled=false,prometheusRule.enabled=false,crds.install=false")
+	// Every option (the CRD already being there), in namespaces that exist.
+	rendered := mustRun(t, nil, helm, "template", "dry", chart, "--namespace", "hama-operator-system",
+		"-f", "test/delivery/testdata/all-options.yaml", "--set", "namespaceOverride=hama-operator-system,crds.install=false",
+		"--set", "grafana.dashboards.namespace=hama-operator-system,serviceMonitor.enabled=false,prometheusRule.enabled=false")
 	mustRun(t, []byte(rendered), kubectl, "apply", "--dry-run=server", "-f", "-")
 
 	mustRun(t, nil, kubectl, "apply", "-f", "test/delivery/testdata/servicemonitor-crd.yaml")
