@@ -83,6 +83,10 @@ type Cache struct {
 	// between the copy back to Redis and the switch to it.
 	writes sync.RWMutex
 
+	// serverID is the run_id of the Redis server(s) the last health check reached; only the health
+	// check (New, then Start's goroutine) touches it.
+	serverID string
+
 	mu        sync.Mutex // guards the last error
 	lastErr   string
 	lastLogAt time.Time
@@ -257,13 +261,20 @@ func (c *Cache) Close() error {
 	return c.client.Close()
 }
 
-// checkHealth pings Redis; when Redis answers again it recovers.
+// checkHealth asks Redis for its identity; when Redis answers again, or answers as another server
+// (restarted, perhaps empty, or a replica promoted in a failover), it recovers.
 func (c *Cache) checkHealth(ctx context.Context) {
 	pingCtx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout+c.cfg.ReadTimeout)
 	defer cancel()
-	err := c.client.Ping(pingCtx).Err()
-	if err == nil && !c.up.Load() {
+	id, err := c.identity(pingCtx)
+	if err == nil && (!c.up.Load() || id != c.serverID) {
+		if c.up.Load() {
+			c.log.Info("redis is another server than at the last health check; copying the memory copy back", "addrs", c.cfg.Addrs)
+		}
 		err = c.recover(ctx)
+	}
+	if err == nil {
+		c.serverID = id
 	}
 	if err != nil && ctx.Err() == nil {
 		c.failed(err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -118,6 +119,43 @@ func (c *Cache) scan(ctx context.Context, prefix string) ([]string, error) {
 		keys = append(keys, k)
 	}
 	return keys, nil
+}
+
+// identity is the run_id of the server answering (of every master in Cluster mode), which changes
+// when a server restarts or another takes over. A user without the right to INFO gets a plain
+// PING and no identity.
+func (c *Cache) identity(ctx context.Context) (string, error) {
+	cluster, ok := c.client.(*redis.ClusterClient)
+	if !ok {
+		return runID(ctx, c.client)
+	}
+	var mu sync.Mutex
+	var ids []string
+	err := cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error {
+		id, err := runID(ctx, node)
+		mu.Lock()
+		ids = append(ids, id)
+		mu.Unlock()
+		return err
+	})
+	slices.Sort(ids)
+	return strings.Join(ids, ","), describe(err)
+}
+
+func runID(ctx context.Context, node redis.Cmdable) (string, error) {
+	info, err := node.Info(ctx, "server").Result()
+	if err != nil && strings.HasPrefix(err.Error(), "NOPERM") {
+		return "", node.Ping(ctx).Err()
+	}
+	if err != nil {
+		return "", describe(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if id, ok := strings.CutPrefix(line, "run_id:"); ok {
+			return id, nil
+		}
+	}
+	return "", nil
 }
 
 // escapeGlob quotes SCAN MATCH metacharacters, so the prefix is literal.

@@ -1,5 +1,6 @@
-// Package redistest runs a real redis-server for tests, on a free 127.0.0.1 port, and can kill and
-// restart it to test outages. The server keeps nothing on disk and stops when the test ends.
+// Package redistest runs real Redis servers for tests, on free 127.0.0.1 ports in temp dirs: a
+// standalone server, a master with replicas and three Sentinels, or a Cluster. A server can be
+// killed and restarted to test outages. Servers keep nothing on disk and stop when the test ends.
 package redistest
 
 import (
@@ -18,6 +19,8 @@ import (
 type Server struct {
 	t    testing.TB
 	Port int
+	bin  string // redis-server or redis-sentinel
+	conf string // a config file, first argument; redis-sentinel needs one it can rewrite
 	args []string
 	dir  string
 
@@ -29,10 +32,14 @@ type Server struct {
 // and kills it when the test ends. It fails the test when redis-server is not installed.
 func Start(t testing.TB, args ...string) *Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		t.Fatal("redis-server not found: apt-get install -y redis-server")
+	return launch(t, &Server{t: t, Port: freePort(t), bin: "redis-server", args: args, dir: t.TempDir()})
+}
+
+func launch(t testing.TB, s *Server) *Server {
+	t.Helper()
+	if _, err := exec.LookPath(s.bin); err != nil {
+		t.Fatalf("%s not found: apt-get install -y %s", s.bin, s.bin)
 	}
-	s := &Server{t: t, Port: freePort(t), args: args, dir: t.TempDir()}
 	s.start()
 	t.Cleanup(s.Kill)
 	return s
@@ -43,11 +50,16 @@ func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.Port) }
 
 func (s *Server) start() {
 	s.t.Helper()
-	args := append([]string{"--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--dir", s.dir, "--protected-mode", "no"}, s.args...)
-	cmd := exec.Command("redis-server", args...)
+	var args []string
+	if s.conf != "" {
+		args = append(args, s.conf)
+	}
+	args = append(args, "--port", strconv.Itoa(s.Port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--dir", s.dir, "--protected-mode", "no")
+	cmd := exec.Command(s.bin, append(args, s.args...)...)
+	cmd.Dir = s.dir
 	if err := cmd.Start(); err != nil {
-		s.t.Fatalf("starting redis-server: %v", err)
+		s.t.Fatalf("starting %s: %v", s.bin, err)
 	}
 	s.mu.Lock()
 	s.cmd = cmd
@@ -59,7 +71,7 @@ func (s *Server) start() {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	s.t.Fatalf("redis-server did not answer on %s", s.Addr())
+	s.t.Fatalf("%s did not answer on %s", s.bin, s.Addr())
 }
 
 // Kill stops the server with SIGKILL, as a crash would.
