@@ -211,6 +211,11 @@ func TestClusterSpreadsKeysAndFailsOverUnderLoad(t *testing.T) {
 	if replica == nil {
 		t.Fatalf("no replica of %s", victim.Addr())
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("cluster nodes as %s sees them:\n%s", replica.Addr(), rawClient(t, replica.Addr()).ClusterNodes(ctx).Val())
+		}
+	})
 	killed := time.Now()
 	victim.Kill()
 	down := waitUntil(t, "the cache notices the outage", func() bool { return !c.Stats().RedisUp })

@@ -88,7 +88,7 @@ type Cluster struct {
 
 // StartCluster starts masters*(1+replicasPerMaster) nodes, joins them with redis-cli --cluster
 // create, which spreads the 16384 slots over the masters, and waits until every node reports the
-// cluster ok.
+// cluster ok and every replica is in sync.
 func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	t.Helper()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
@@ -105,9 +105,11 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
 		t.Fatalf("redis-cli %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	// A replica that never synced may refuse to fail over (cluster-replica-validity-factor).
 	for _, n := range c.Nodes {
-		waitFor(t, n.Addr()+" reporting the cluster ok", func() bool {
-			return strings.Contains(clusterInfo(n.Addr()), "cluster_state:ok")
+		waitFor(t, n.Addr()+" reporting the cluster ok and, as a replica, in sync", func() bool {
+			return n.ClusterOK() && (n.Role(context.Background()) == "master" ||
+				strings.Contains(info(context.Background(), n.Addr(), "replication"), "master_link_status:up"))
 		})
 	}
 	return c
