@@ -236,4 +236,3 @@ func TestClusterSpreadsKeysAndFailsOverUnderLoad(t *testing.T) {
 	t.Logf("outage noticed after %v; replica promoted after %v; writes reached Redis again after %v (memory took them meanwhile)",
 		down.Sub(killed).Round(time.Millisecond), promoted.Sub(killed).Round(time.Millisecond), resumed.Sub(killed).Round(time.Millisecond))
 }
-

@@ -44,7 +44,7 @@ func StartSentinel(t testing.TB, masterName string, replicas int) *Sentinel {
 	ctx := context.Background()
 	for _, r := range s.Replicas {
 		waitFor(t, r.Addr()+" in sync with its master", func() bool {
-			return strings.Contains(info(ctx, r.Addr(), "replication"), "master_link_status:up")
+			return strings.Contains(replication(ctx, r.Addr()), "master_link_status:up")
 		})
 	}
 	for _, sn := range s.Sentinels {
@@ -95,7 +95,8 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 		t.Fatal("redis-cli not found: apt-get install -y redis-tools")
 	}
 	c := &Cluster{}
-	args := []string{"--cluster", "create"}
+	args := make([]string, 0, 2+masters*(1+replicasPerMaster)+3)
+	args = append(args, "--cluster", "create")
 	for range masters * (1 + replicasPerMaster) {
 		n := Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "1000")
 		c.Nodes = append(c.Nodes, n)
@@ -109,7 +110,7 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	for _, n := range c.Nodes {
 		waitFor(t, n.Addr()+" reporting the cluster ok and, as a replica, in sync", func() bool {
 			return n.ClusterOK() && (n.Role(context.Background()) == "master" ||
-				strings.Contains(info(context.Background(), n.Addr(), "replication"), "master_link_status:up"))
+				strings.Contains(replication(context.Background(), n.Addr()), "master_link_status:up"))
 		})
 	}
 	return c
@@ -126,7 +127,7 @@ func (c *Cluster) Addrs() []string {
 
 // Role is "master" or "slave", as the node reports it; "" when it does not answer.
 func (s *Server) Role(ctx context.Context) string {
-	for _, line := range strings.Split(info(ctx, s.Addr(), "replication"), "\r\n") {
+	for _, line := range strings.Split(replication(ctx, s.Addr()), "\r\n") {
 		if role, ok := strings.CutPrefix(line, "role:"); ok {
 			return role
 		}
@@ -137,7 +138,7 @@ func (s *Server) Role(ctx context.Context) string {
 // MasterOf is the address of the master a replica replicates.
 func (s *Server) MasterOf(ctx context.Context) string {
 	var host, port string
-	for _, line := range strings.Split(info(ctx, s.Addr(), "replication"), "\r\n") {
+	for _, line := range strings.Split(replication(ctx, s.Addr()), "\r\n") {
 		if v, ok := strings.CutPrefix(line, "master_host:"); ok {
 			host = v
 		}
@@ -156,10 +157,11 @@ func (s *Server) ClusterOK() bool {
 	return strings.Contains(clusterInfo(s.Addr()), "cluster_state:ok")
 }
 
-func info(ctx context.Context, addr, section string) string {
+// replication is INFO replication; "" when the server does not answer.
+func replication(ctx context.Context, addr string) string {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer func() { _ = c.Close() }()
-	s, _ := c.Info(ctx, section).Result()
+	s, _ := c.Info(ctx, "replication").Result()
 	return s
 }
 
