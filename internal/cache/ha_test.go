@@ -51,8 +51,16 @@ type load struct {
 	last       sync.Map // key -> last value written
 }
 
-func startLoad(t *testing.T, c *Cache, keys []string, readers int) *load {
+func startLoad(t *testing.T, cfg Config, nKeys, readers int) (*Cache, *load) {
 	t.Helper()
+	c := newCache(t, cfg, nil, discard, true)
+	if !c.Stats().RedisUp {
+		t.Fatalf("the cache does not reach Redis (%s): %s", cfg.Mode, c.Stats().LastError)
+	}
+	keys := make([]string, nKeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("hama:analysis:SYM%dUSDT", i)
+	}
 	l := &load{c: c, keys: keys, stop: make(chan struct{})}
 	ctx := context.Background()
 	for _, k := range keys {
@@ -86,7 +94,7 @@ func startLoad(t *testing.T, c *Cache, keys []string, readers int) *load {
 		})
 	}
 	t.Cleanup(l.end)
-	return l
+	return c, l
 }
 
 func (l *load) stopped() bool {
@@ -138,15 +146,7 @@ func TestSentinelFailoverUnderLoad(t *testing.T) {
 	st := redistest.StartSentinel(t, "hama", 1)
 	cfg := testConfig("")
 	cfg.Mode, cfg.MasterName, cfg.Addrs = ModeSentinel, "hama", st.Addrs()
-	c := newCache(t, cfg, nil, discard, true)
-	if !c.Stats().RedisUp {
-		t.Fatalf("the cache does not reach the master through the sentinels: %s", c.Stats().LastError)
-	}
-	keys := make([]string, 20)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("hama:analysis:SYM%dUSDT", i)
-	}
-	l := startLoad(t, c, keys, 4)
+	c, l := startLoad(t, cfg, 20, 4)
 	replica := st.Replicas[0]
 	time.Sleep(300 * time.Millisecond) // load on a healthy master first
 
@@ -170,15 +170,8 @@ func TestClusterSpreadsKeysAndFailsOverUnderLoad(t *testing.T) {
 	cl := redistest.StartCluster(t, 3, 1)
 	cfg := testConfig("")
 	cfg.Mode, cfg.Addrs = ModeCluster, cl.Addrs()
-	c := newCache(t, cfg, nil, discard, true)
-	if !c.Stats().RedisUp {
-		t.Fatalf("the cache does not reach the cluster: %s", c.Stats().LastError)
-	}
-	keys := make([]string, 200)
-	for i := range keys {
-		keys[i] = fmt.Sprintf("hama:analysis:SYM%dUSDT", i)
-	}
-	l := startLoad(t, c, keys, 4)
+	c, l := startLoad(t, cfg, 200, 4)
+	keys := l.keys
 
 	// The documents spread over slots and every master; Keys finds them all.
 	slots := map[int64]bool{}

@@ -7,6 +7,8 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hama-operator/hama-operator/internal/cache/redistest"
 )
 
 var discard = logr.Discard()
@@ -54,14 +56,5 @@ func rawClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
-// eventually polls cond up to a generous deadline: it checks that something happens, not how fast.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// eventually polls cond until it holds, failing the test after a generous deadline.
+var eventually = redistest.Eventually

@@ -43,13 +43,13 @@ func StartSentinel(t testing.TB, masterName string, replicas int) *Sentinel {
 	}
 	ctx := context.Background()
 	for _, r := range s.Replicas {
-		waitFor(t, r.Addr()+" in sync with its master", func() bool {
+		Eventually(t, r.Addr()+" in sync with its master", func() bool {
 			return strings.Contains(replication(ctx, r.Addr()), "master_link_status:up")
 		})
 	}
 	for _, sn := range s.Sentinels {
 		c := redis.NewSentinelClient(&redis.Options{Addr: sn.Addr()})
-		waitFor(t, sn.Addr()+" knowing the replicas and the other sentinels", func() bool {
+		Eventually(t, sn.Addr()+" knowing the replicas and the other sentinels", func() bool {
 			r, _ := c.Replicas(ctx, masterName).Result()
 			o, _ := c.Sentinels(ctx, masterName).Result()
 			return len(r) == replicas && len(o) == len(s.Sentinels)-1
@@ -60,13 +60,7 @@ func StartSentinel(t testing.TB, masterName string, replicas int) *Sentinel {
 }
 
 // Addrs are the Sentinels' addresses.
-func (s *Sentinel) Addrs() []string {
-	addrs := make([]string, len(s.Sentinels))
-	for i, sn := range s.Sentinels {
-		addrs[i] = sn.Addr()
-	}
-	return addrs
-}
+func (s *Sentinel) Addrs() []string { return addrs(s.Sentinels) }
 
 // MasterAddr is the master's address according to the first Sentinel that answers.
 func (s *Sentinel) MasterAddr(ctx context.Context) string {
@@ -108,7 +102,7 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 	}
 	// A replica that never synced may refuse to fail over (cluster-replica-validity-factor).
 	for _, n := range c.Nodes {
-		waitFor(t, n.Addr()+" reporting the cluster ok and, as a replica, in sync", func() bool {
+		Eventually(t, n.Addr()+" reporting the cluster ok and, as a replica, in sync", func() bool {
 			return n.ClusterOK() && (n.Role(context.Background()) == "master" ||
 				strings.Contains(replication(context.Background(), n.Addr()), "master_link_status:up"))
 		})
@@ -117,12 +111,14 @@ func StartCluster(t testing.TB, masters, replicasPerMaster int) *Cluster {
 }
 
 // Addrs are every node's address.
-func (c *Cluster) Addrs() []string {
-	addrs := make([]string, len(c.Nodes))
-	for i, n := range c.Nodes {
-		addrs[i] = n.Addr()
+func (c *Cluster) Addrs() []string { return addrs(c.Nodes) }
+
+func addrs(servers []*Server) []string {
+	a := make([]string, len(servers))
+	for i, s := range servers {
+		a[i] = s.Addr()
 	}
-	return addrs
+	return a
 }
 
 // Role is "master" or "slave", as the node reports it; "" when it does not answer.
@@ -172,8 +168,9 @@ func clusterInfo(addr string) string {
 	return s
 }
 
-// waitFor polls cond for a generous while: the setup of a topology takes seconds.
-func waitFor(t testing.TB, what string, cond func() bool) {
+// Eventually polls cond up to a generous deadline (the setup of a topology takes seconds): it checks
+// that something happens, not how fast.
+func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
