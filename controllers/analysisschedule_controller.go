@@ -28,6 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -36,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
 	"github.com/hama-operator/hama-operator/internal/refresh"
@@ -67,8 +69,9 @@ type AnalysisScheduleReconciler struct {
 	// schedule marked CacheDegraded looks again every cacheRecheck, so that the condition clears
 	// within seconds of Redis' return instead of at the next run.
 	CacheDegraded func() bool
-	// Clock is replaceable in tests; nil means the real clock.
-	Clock clock.PassiveClock
+	// Clock drives the timing: plans read it and, when set, requeues wait on it, so a test's fake
+	// clock controls both. Nil means the real clock and controller-runtime's default queue.
+	Clock clock.WithTicker
 	// JitterPercentage spreads runs by up to this share of their interval.
 	JitterPercentage float64
 	// MaxConcurrentRuns caps how many schedules refresh at the same time.
@@ -228,10 +231,18 @@ func (r *AnalysisScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	deletionStarted := predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		return !e.ObjectNew.GetDeletionTimestamp().IsZero()
 	}}
+	opts := controller.Options{MaxConcurrentReconciles: r.MaxConcurrentRuns}
+	if r.Clock != nil {
+		opts.NewQueue = func(name string, rl workqueue.TypedRateLimiter[reconcile.Request],
+		) workqueue.TypedRateLimitingInterface[reconcile.Request] {
+			return workqueue.NewTypedRateLimitingQueueWithConfig(rl,
+				workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{Name: name, Clock: r.Clock})
+		}
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&analysisv1alpha1.AnalysisSchedule{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentRuns}).
+		WithOptions(opts).
 		Named("analysisschedule").
 		Complete(r)
 }

@@ -125,8 +125,10 @@ var _ = Describe("AnalysisSchedule controller", func() {
 		Expect(metrics.resultCount(key, resultSuccess)).To(Equal(1))
 		// A routine success is not worth an event.
 		Consistently(func() []string { return eventReasons(eventsFor(ctx, s.Name)) }, "1s", "200ms").Should(BeEmpty())
-		// And nothing runs again before the interval.
-		Consistently(func() int { return refresher.runCount(key) }, "2s", "100ms").Should(Equal(1))
+		// Nothing runs again before the interval has passed, and then the next run comes.
+		fakeClock.Step(10*time.Minute - time.Second)
+		Consistently(func() int { return refresher.runCount(key) }, "1s", "100ms").Should(Equal(1))
+		advanceUntil(2*time.Second, func() bool { return refresher.runCount(key) == 2 })
 	})
 
 	It("runs again every interval, on time and never twice at once", func() {
@@ -142,10 +144,12 @@ var _ = Describe("AnalysisSchedule controller", func() {
 		create(ctx, s)
 		key := scheduleKey(s)
 
-		Eventually(func() int { return refresher.runCount(key) }, "35s", "100ms").Should(BeNumerically(">=", 3))
+		Eventually(func() int { return refresher.runCount(key) }, "10s", "50ms").Should(Equal(1))
+		advanceUntil(30*time.Second, func() bool { return refresher.runCount(key) >= 3 })
 		runs := refresher.runTimes(key)
 		for i := 1; i < len(runs); i++ {
-			Expect(runs[i].Sub(runs[i-1])).To(BeNumerically("~", 10*time.Second, 1500*time.Millisecond),
+			// Never early; a second late when the clock moved while the run was being requeued.
+			Expect(runs[i].Sub(runs[i-1])).To(And(BeNumerically(">=", 10*time.Second), BeNumerically("<=", 12*time.Second)),
 				"gap between run %d and %d", i-1, i)
 		}
 		Expect(refresher.everOverlapped(key)).To(BeFalse())
@@ -171,7 +175,9 @@ var _ = Describe("AnalysisSchedule controller", func() {
 		}, "10s", "100ms").Should(Succeed())
 		Expect(metrics.isTracked(key)).To(BeFalse(), "a suspended schedule must not feed the not-refreshed alert")
 		suspendedAt := refresher.runCount(key)
-		Consistently(func() int { return refresher.runCount(key) }, "14s", "500ms").Should(Equal(suspendedAt))
+		// The run planned before the suspension comes due and must not happen.
+		fakeClock.Step(15 * time.Second)
+		Consistently(func() int { return refresher.runCount(key) }, "1s", "100ms").Should(Equal(suspendedAt))
 
 		update(ctx, s, func(s *analysisv1alpha1.AnalysisSchedule) { s.Spec.Suspend = false })
 		Eventually(func() int { return refresher.runCount(key) }, "5s", "50ms").Should(Equal(suspendedAt + 1))
@@ -296,7 +302,7 @@ var _ = Describe("AnalysisSchedule controller", func() {
 		})
 		Eventually(func(g Gomega) {
 			got := fetch(ctx, s)
-			g.Expect(isReady(got)).To(BeTrue())
+			g.Expect(meta.IsStatusConditionTrue(got.Status.Conditions, analysisv1alpha1.ConditionReady)).To(BeTrue())
 			g.Expect(got.Status.FailedSymbols).To(BeEmpty())
 			g.Expect(got.Status.LastSuccessfulRunTime).NotTo(BeNil())
 		}, "10s", "100ms").Should(Succeed())
@@ -382,10 +388,10 @@ var _ = Describe("AnalysisSchedule cache degradation", func() {
 		refresher.mu.Lock()
 		refresher.degraded = false
 		refresher.mu.Unlock()
-		// Redis is back: the condition goes within seconds, without waiting for the next run.
-		Eventually(func() *metav1.Condition {
-			return meta.FindStatusCondition(fetch(ctx, s).Status.Conditions, analysisv1alpha1.ConditionCacheDegraded)
-		}, "10s", "100ms").Should(BeNil())
+		// Redis is back: the condition goes within cacheRecheck, without waiting for the next run.
+		advanceUntil(cacheRecheck, func() bool {
+			return meta.FindStatusCondition(fetch(ctx, s).Status.Conditions, analysisv1alpha1.ConditionCacheDegraded) == nil
+		})
 		Expect(refresher.runCount(scheduleKey(s))).To(Equal(runs), "clearing the condition ran a refresh")
 	})
 })

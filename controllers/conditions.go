@@ -63,10 +63,6 @@ func clearStalled(s *analysisv1alpha1.AnalysisSchedule) {
 	meta.RemoveStatusCondition(&s.Status.Conditions, analysisv1alpha1.ConditionStalled)
 }
 
-func isReady(s *analysisv1alpha1.AnalysisSchedule) bool {
-	return meta.IsStatusConditionTrue(s.Status.Conditions, analysisv1alpha1.ConditionReady)
-}
-
 func readyCondition(s *analysisv1alpha1.AnalysisSchedule) *metav1.Condition {
 	return meta.FindStatusCondition(s.Status.Conditions, analysisv1alpha1.ConditionReady)
 }

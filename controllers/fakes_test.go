@@ -6,14 +6,17 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/utils/clock"
+
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/refresh"
 )
 
 // recordingRefresher stands in for the analysis pipeline in controller tests: it records when each
-// schedule ran, can fail chosen symbols and report chosen signals, and checks that no schedule runs
-// twice at once.
+// schedule ran (on the suite's fake clock), can fail chosen symbols and report chosen signals, and
+// checks that no schedule runs twice at once.
 type recordingRefresher struct {
+	clock      clock.PassiveClock
 	mu         sync.Mutex
 	runs       map[string][]time.Time
 	jobs       map[string]refresh.Job
@@ -27,9 +30,10 @@ type recordingRefresher struct {
 	degraded   bool
 }
 
-func newRecordingRefresher() *recordingRefresher {
+func newRecordingRefresher(clk clock.PassiveClock) *recordingRefresher {
 	return &recordingRefresher{
-		runs: map[string][]time.Time{}, jobs: map[string]refresh.Job{}, inFlight: map[string]int{},
+		clock: clk,
+		runs:  map[string][]time.Time{}, jobs: map[string]refresh.Job{}, inFlight: map[string]int{},
 		overlapped: map[string]bool{}, failures: map[string]refresh.SymbolFailure{},
 		signals: map[string][]analysis.SignalChange{}, runErr: map[string]error{},
 	}
@@ -37,7 +41,7 @@ func newRecordingRefresher() *recordingRefresher {
 
 func (f *recordingRefresher) Refresh(ctx context.Context, job refresh.Job) (refresh.Report, error) {
 	f.mu.Lock()
-	f.runs[job.Schedule] = append(f.runs[job.Schedule], time.Now())
+	f.runs[job.Schedule] = append(f.runs[job.Schedule], f.clock.Now())
 	f.jobs[job.Schedule] = job
 	f.inFlight[job.Schedule]++
 	if f.inFlight[job.Schedule] > 1 {

@@ -13,11 +13,13 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	clocktesting "k8s.io/utils/clock/testing"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
@@ -30,6 +32,8 @@ var (
 	testEnv   *envtest.Environment
 	scheme    = runtime.NewScheme()
 	refresher *recordingRefresher
+	// fakeClock is the reconciler's clock: schedules run when a test moves it, never on their own.
+	fakeClock *clocktesting.FakeClock
 	metrics   *recordingMetrics
 	stopMgr   context.CancelFunc
 )
@@ -67,7 +71,9 @@ var _ = BeforeSuite(func() {
 		Metrics: metricsserver.Options{BindAddress: "0"},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	refresher = newRecordingRefresher()
+	// Whole seconds, as status times are stored.
+	fakeClock = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
+	refresher = newRecordingRefresher(fakeClock)
 	metrics = newRecordingMetrics()
 	r := &AnalysisScheduleReconciler{
 		Client:            mgr.GetClient(),
@@ -75,6 +81,7 @@ var _ = BeforeSuite(func() {
 		Refresher:         refresher,
 		Metrics:           metrics,
 		CacheDegraded:     refresher.isDegraded,
+		Clock:             fakeClock,
 		JitterPercentage:  0,
 		MaxConcurrentRuns: 16,
 	}
@@ -96,6 +103,47 @@ var _ = AfterSuite(func() {
 		Expect(testEnv.Stop()).To(Succeed())
 	}
 })
+
+// advanceUntil plays the fake clock forward until done holds, at most by limit. It steps a second
+// at a time, and only once the controller has been idle for two looks in a row (every requeue
+// registered, nothing to do), so each run happens at the first whole second it is due, however
+// slow the machine.
+func advanceUntil(limit time.Duration, done func() bool) {
+	GinkgoHelper()
+	deadline := fakeClock.Now().Add(limit)
+	wasIdle := false
+	Eventually(func() bool {
+		if done() {
+			return true
+		}
+		idle := controllerIdle()
+		if idle && wasIdle {
+			if !fakeClock.Now().Before(deadline) {
+				StopTrying("still not done after moving the clock " + limit.String()).Now()
+			}
+			fakeClock.Step(time.Second)
+			idle = false
+		}
+		wasIdle = idle
+		return false
+	}, "10m", "100ms").Should(BeTrue(), "a deadline for a loaded machine, not a speed check")
+}
+
+// controllerIdle reads controller-runtime's gauges: no reconcile running and none waiting in the
+// queue (requeues for later are not counted until they come due).
+func controllerIdle() bool {
+	families, err := ctrlmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	busy := 0.0
+	for _, f := range families {
+		if f.GetName() == "controller_runtime_active_workers" || f.GetName() == "workqueue_depth" {
+			for _, m := range f.GetMetric() {
+				busy += m.GetGauge().GetValue()
+			}
+		}
+	}
+	return busy == 0
+}
 
 func namespace(name string) *corev1.Namespace {
 	return &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}

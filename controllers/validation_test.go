@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
@@ -140,7 +141,7 @@ var _ = Describe("AnalysisSchedule validation", func() {
 				s := &analysisv1alpha1.AnalysisSchedule{}
 				g.Expect(k8sClient.Get(ctx, key, s)).To(Succeed())
 				g.Expect(s.Status.LastSuccessfulRunTime).NotTo(BeNil())
-				g.Expect(isReady(s)).To(BeTrue())
+				g.Expect(meta.IsStatusConditionTrue(s.Status.Conditions, analysisv1alpha1.ConditionReady)).To(BeTrue())
 				g.Expect(s.Status.Symbols.Total).To(BeEquivalentTo(len(s.Spec.Symbols)))
 			}, "30s", "200ms").Should(Succeed(), "sample %s did not complete a run", f)
 			Expect(k8sClient.Delete(ctx, u)).To(Succeed())
