@@ -174,9 +174,24 @@ func TestWholeSystem(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(time.Second)
+		readsSince := func(what string, from int32) {
+			s.eventually(what, 30*time.Second, func() error {
+				if n := reads.Load() - from; n < 100 {
+					return fmt.Errorf("%d reads", n)
+				}
+				return nil
+			})
+		}
+		readsSince("reads are flowing", 0)
 		redisServer.Kill()
-		time.Sleep(3 * time.Second)
+		s.eventually("the operator notices Redis is gone", 30*time.Second, func() error {
+			_, env, err := post("http://"+op.api+"/api/gainer-analysis/analyze-symbol", `{"symbol":"S01USDT"}`)
+			if err != nil || strings.Contains(string(env.Data), `"cache_source":"redis"`) {
+				return fmt.Errorf("%v %.200s", err, env.Data)
+			}
+			return nil
+		})
+		readsSince("reads go on without Redis", reads.Load())
 		stop.Store(true)
 		wg.Wait()
 		if failures.Load() != 0 || reads.Load() < 100 {
@@ -245,20 +260,35 @@ func TestWholeSystem(t *testing.T) {
 			return nil
 		})
 		first := s.get("simulated").Status.LastRunTime.Time
-		time.Sleep(interval + 2*time.Second)
-		second := s.get("simulated").Status.LastRunTime.Time
+		var second time.Time
+		s.eventually("the next run", 3*interval, func() error {
+			if second = s.get("simulated").Status.LastRunTime.Time; !second.After(first) {
+				return fmt.Errorf("last run still %s", second)
+			}
+			return nil
+		})
 		if gap := second.Sub(first); gap < interval-time.Second || gap > 2*interval {
 			t.Fatalf("runs %s apart after the restart, want about %s", gap, interval)
 		}
 	})
 
 	t.Run("two replicas: one refreshes, both serve", func(t *testing.T) {
+		leaderRuns := func() float64 {
+			m, _ := httpGet("http://" + op.metrics + "/metrics")
+			return metricValue(m, "hama_refresh_runs_total")
+		}
 		op2 = s.startOperator("operator-2")
-		time.Sleep(2*interval + time.Second)
-		m1, _ := httpGet("http://" + op.metrics + "/metrics")
+		// Both schedules come due at least once while the standby is up.
+		before := leaderRuns()
+		s.eventually("the leader refreshes both schedules again", 3*interval, func() error {
+			if n := leaderRuns() - before; n < 2 {
+				return fmt.Errorf("%v runs since the standby started", n)
+			}
+			return nil
+		})
 		m2, _ := httpGet("http://" + op2.metrics + "/metrics")
-		if r1, r2 := metricValue(m1, "hama_refresh_runs_total"), metricValue(m2, "hama_refresh_runs_total"); r1 == 0 || r2 != 0 {
-			t.Fatalf("refresh runs: leader %v, standby %v; want only the leader to refresh", r1, r2)
+		if r2 := metricValue(m2, "hama_refresh_runs_total"); r2 != 0 {
+			t.Fatalf("the standby ran %v refreshes; want only the leader to refresh", r2)
 		}
 		code, env, err := post("http://"+op2.api+"/api/gainer-analysis/analyze-symbol", `{"symbol":"S05USDT"}`)
 		if err != nil || code != 200 || !strings.Contains(string(env.Data), `"cache_source":"redis"`) {
@@ -267,6 +297,7 @@ func TestWholeSystem(t *testing.T) {
 	})
 
 	t.Run("suspend stops the runs", func(t *testing.T) {
+		due := s.get("simulated").Status.NextRunTime.Time
 		s.update("simulated", func(o *analysisv1alpha1.AnalysisSchedule) { o.Spec.Suspend = true })
 		s.eventually("suspended", 20*time.Second, func() error {
 			if o := s.get("simulated"); o.Status.NextRunTime != nil || o.Status.ObservedGeneration != o.Generation {
@@ -275,7 +306,13 @@ func TestWholeSystem(t *testing.T) {
 			return nil
 		})
 		last := s.get("simulated").Status.LastRunTime.Time
-		time.Sleep(interval + 2*time.Second)
+		// The other schedule running after the suspended one's planned time shows that time has come.
+		s.eventually("the leader runs past the suspended schedule's planned time", 3*interval, func() error {
+			if ran := s.get("exchange").Status.LastRunTime.Time; !ran.After(due.Add(2 * time.Second)) {
+				return fmt.Errorf("exchange last ran %s, the suspended run was due %s", ran, due)
+			}
+			return nil
+		})
 		if now := s.get("simulated").Status.LastRunTime.Time; !now.Equal(last) {
 			t.Fatalf("a suspended schedule ran at %s", now)
 		}
