@@ -22,9 +22,10 @@ type options struct {
 	leaderElect             bool
 	leaderElectionNamespace string
 
-	apiAddr      string
-	apiAuthReads bool
-	namespace    string
+	apiAddr        string
+	apiAuthReads   bool
+	apiCORSOrigins string
+	namespace      string
 
 	jitterPercentage  float64
 	maxConcurrentRuns int
@@ -57,6 +58,9 @@ func bindFlags(fs *flag.FlagSet) *options {
 	fs.StringVar(&o.apiAddr, "api-bind-address", ":8080", "The address the REST API binds to; 0 to disable.")
 	fs.BoolVar(&o.apiAuthReads, "api-auth-reads", false,
 		"Require a Kubernetes bearer token for read calls too (mutating calls always need one).")
+	fs.StringVar(&o.apiCORSOrigins, "api-cors-allowed-origins", "",
+		"Comma-separated origins whose browser pages may call the REST API, like https://dash.example.com; * for any. "+
+			"Empty (the default): no cross-origin calls.")
 	fs.StringVar(&o.namespace, "namespace", "",
 		"Namespace for schedules created through the REST API (defaults to the pod's namespace, then default).")
 
@@ -123,4 +127,15 @@ func podNamespace() string {
 		return strings.TrimSpace(string(b))
 	}
 	return "default"
+}
+
+// corsOrigins splits --api-cors-allowed-origins.
+func (o *options) corsOrigins() []string {
+	var out []string
+	for _, origin := range strings.Split(o.apiCORSOrigins, ",") {
+		if origin = strings.TrimSpace(origin); origin != "" {
+			out = append(out, origin)
+		}
+	}
+	return out
 }

@@ -74,7 +74,7 @@ func run(o *options) error {
 			return err
 		}
 		api := apiserver.New(apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, AuthReads: o.apiAuthReads,
-			Keys: pipeline.Keys, OnDemandTTL: o.cache.onDemandTTL},
+			Keys: pipeline.Keys, OnDemandTTL: o.cache.onDemandTTL, APIReader: mgr.GetAPIReader(), CORSAllowedOrigins: o.corsOrigins()},
 			store, pipeline, mgr.GetClient(), auth, rec, ctrl.Log.WithName("api"))
 		rec.CountCachedSymbolsWith(api.CountCachedSymbols)
 		if err := mgr.Add(api); err != nil {

@@ -3,7 +3,9 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -20,13 +22,15 @@ type lookup struct {
 	doc    []byte
 	source string // redis | memory | computed
 	cached bool
+	// requested is the symbol as the client sent it, when it was normalised.
+	requested string
 }
 
 // get serves a symbol from the cache, or computes it on a miss or when forced. Concurrent callers
 // of one symbol share one computation (single-flight); the computation's merge into the cache,
 // done by the Analyzer as a scheduled refresh does it, is the only write. wait is how long to
-// queue for a computation slot.
-func (s *Server) get(ctx context.Context, symbol string, force bool, wait time.Duration) (lookup, error) {
+// queue for a computation slot; exchange ("" for the default) is where a computation gets candles.
+func (s *Server) get(ctx context.Context, symbol, exchange string, force bool, wait time.Duration) (lookup, error) {
 	if !force {
 		e, err := s.cache.Get(ctx, s.cfg.Keys.Key(symbol))
 		if err == nil {
@@ -36,7 +40,7 @@ func (s *Server) get(ctx context.Context, symbol string, force bool, wait time.D
 			return lookup{}, err
 		}
 	}
-	doc, err, _ := s.flight.Do(symbol, func() (any, error) { return s.compute(ctx, symbol, wait) })
+	doc, err, _ := s.flight.Do(symbol, func() (any, error) { return s.compute(ctx, symbol, exchange, wait) })
 	if err != nil {
 		return lookup{}, err
 	}
@@ -45,7 +49,7 @@ func (s *Server) get(ctx context.Context, symbol string, force bool, wait time.D
 
 // compute analyses a symbol in one of the bounded slots, so a replica with a cold cache (a Redis
 // outage on a non-leader) answers what it can and refuses the rest instead of melting.
-func (s *Server) compute(ctx context.Context, symbol string, wait time.Duration) ([]byte, error) {
+func (s *Server) compute(ctx context.Context, symbol, exchange string, wait time.Duration) ([]byte, error) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
@@ -61,7 +65,7 @@ func (s *Server) compute(ctx context.Context, symbol string, wait time.Duration)
 	// caller hanging up must not cancel it for the others.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ComputeTimeout)
 	defer cancel()
-	doc, err := s.analyzer.AnalyzeNow(ctx, symbol)
+	doc, err := s.analyzer.AnalyzeOn(ctx, exchange, symbol)
 	if err != nil && len(doc.Timeframes) == 0 {
 		return nil, upstreamError(symbol, err)
 	}
@@ -97,6 +101,20 @@ func upstreamError(symbol string, err error) error {
 type analyzeSymbolRequest struct {
 	Symbol       string `json:"symbol"`
 	ForceRefresh bool   `json:"force_refresh"`
+	Market       string `json:"market"`
+}
+
+// marketExchange maps the original's market names to an exchange; "" keeps the default.
+func marketExchange(market string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(market)) {
+	case "":
+		return "", nil
+	case "spot":
+		return "binance", nil
+	case "futures":
+		return "binance-futures", nil
+	}
+	return "", errorf(http.StatusBadRequest, "market %.40q must be spot or futures", market)
 }
 
 func (s *Server) analyzeSymbol(w http.ResponseWriter, r *http.Request) {
@@ -105,7 +123,13 @@ func (s *Server) analyzeSymbol(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if err := validateSymbol(req.Symbol); err != nil {
+	symbol, err := legacySymbol(req.Symbol)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	exchange, err := marketExchange(req.Market)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
@@ -113,10 +137,13 @@ func (s *Server) analyzeSymbol(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	l, err := s.get(r.Context(), req.Symbol, req.ForceRefresh, s.cfg.ComputeWait)
+	l, err := s.get(r.Context(), symbol, exchange, req.ForceRefresh, s.cfg.ComputeWait)
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if symbol != req.Symbol {
+		l.requested = req.Symbol
 	}
 	writeAnalysis(w, l, time.Now(), legacyNowForm)
 }
@@ -135,6 +162,7 @@ func (s *Server) authorize(r *http.Request, mutating bool) error {
 type analyzeBatchRequest struct {
 	Symbols      []string `json:"symbols"`
 	ForceRefresh bool     `json:"force_refresh"`
+	Market       string   `json:"market"`
 }
 
 type batchSummary struct {
@@ -150,12 +178,16 @@ type batchError struct {
 	Reason string `json:"reason,omitempty"`
 	// Status is the HTTP status a single-symbol call would have answered.
 	Status int `json:"status"`
+	// RequestedSymbol is the symbol as sent, when it was normalised.
+	RequestedSymbol string `json:"requested_symbol,omitempty"`
 }
 
+// batchResponse is the original's {results, summary}: results[SYMBOL] is the analysis or, as in the
+// original, {"error": …}; errors repeats the failures as a list.
 type batchResponse struct {
-	Results map[string]jsonRaw `json:"results"`
-	Errors  []batchError       `json:"errors"`
-	Summary batchSummary       `json:"summary"`
+	Results map[string]any `json:"results"`
+	Errors  []batchError   `json:"errors"`
+	Summary batchSummary   `json:"summary"`
 }
 
 // jsonRaw is already-valid JSON (a cached document with its metadata spliced in).
@@ -163,107 +195,184 @@ type jsonRaw []byte
 
 func (j jsonRaw) MarshalJSON() ([]byte, error) { return j, nil }
 
+// batchItem is one symbol of a batch: as requested, and as answered.
+type batchItem struct {
+	requested, symbol string
+	err               error // the symbol is unusable; nothing is looked up
+}
+
+// batchItems normalises the symbols; only an absent or oversized list makes the whole call unusable.
+// A symbol listed twice (also after normalisation) is answered once.
+func batchItems(symbols []string, limit int) ([]batchItem, error) {
+	switch {
+	case len(symbols) == 0:
+		return nil, errorf(http.StatusBadRequest, "symbols is required: a list of 1 to %d symbols", limit)
+	case len(symbols) > limit:
+		return nil, errorf(http.StatusBadRequest, "%d symbols is more than the %d allowed in one call", len(symbols), limit)
+	}
+	items := make([]batchItem, 0, len(symbols))
+	seen := make(map[string]bool, len(symbols))
+	for _, raw := range symbols {
+		sym, err := legacySymbol(raw)
+		key := sym
+		if err != nil {
+			key = raw
+		}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		items = append(items, batchItem{requested: raw, symbol: sym, err: err})
+	}
+	return items, nil
+}
+
+// outcome is one batch item's answer: the document with its metadata, or why there is none.
+type outcome struct {
+	batchItem
+	doc    jsonRaw
+	cached bool
+}
+
+// key is where the outcome is reported: the symbol answered, or the input when it was unusable.
+func (o outcome) key() string {
+	if o.symbol == "" {
+		return o.requested
+	}
+	return o.symbol
+}
+
+func (o outcome) failure() batchError {
+	be := batchError{Symbol: o.key(), Error: o.err.Error(), Status: http.StatusInternalServerError}
+	if o.symbol != "" && o.symbol != o.requested {
+		be.RequestedSymbol = o.requested
+	}
+	var ae *apiError
+	if errors.As(o.err, &ae) {
+		be.Reason, be.Status = ae.reason, ae.status
+	}
+	return be
+}
+
 func (s *Server) analyzeBatch(w http.ResponseWriter, r *http.Request) {
 	var req analyzeBatchRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.serveBatch(w, r, req.Symbols, req.ForceRefresh)
-}
-
-// serveBatch checks the symbols and the caller (a forced batch is mutating work), then answers them.
-func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request, symbols []string, force bool) {
-	if err := validateSymbols(symbols, maxBatchSymbols); err != nil {
+	outcomes, err := s.serveBatch(r, req.Symbols, req.Market, req.ForceRefresh)
+	if err != nil {
 		writeError(w, err)
 		return
+	}
+	resp := batchResponse{Results: make(map[string]any, len(outcomes)), Errors: []batchError{},
+		Summary: batchSummary{Total: len(outcomes)}}
+	for _, o := range outcomes {
+		if o.err != nil {
+			be := o.failure()
+			resp.Results[o.key()] = be
+			resp.Errors = append(resp.Errors, be)
+			resp.Summary.Failed++
+			continue
+		}
+		resp.Results[o.key()] = o.doc
+		resp.Summary.Success++
+		if o.cached {
+			resp.Summary.Cached++
+		}
+	}
+	writeOK(w, resp)
+}
+
+// serveBatch checks the request and the caller (a forced batch is mutating work), then answers
+// each symbol.
+func (s *Server) serveBatch(r *http.Request, symbols []string, market string, force bool) ([]outcome, error) {
+	items, err := batchItems(symbols, maxBatchSymbols)
+	if err != nil {
+		return nil, err
+	}
+	exchange, err := marketExchange(market)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.authorize(r, force); err != nil {
-		writeError(w, err)
-		return
+		return nil, err
 	}
-	writeOK(w, s.batch(r.Context(), symbols, force))
+	return s.batch(r.Context(), items, exchange, force), nil
 }
 
-// batch answers each symbol, BatchConcurrency at a time; a symbol's failure is reported beside the
+// batch answers each item, BatchConcurrency at a time; a symbol's failure is reported beside the
 // others' results. Computations queue for a slot as long as the request lasts.
-func (s *Server) batch(ctx context.Context, symbols []string, force bool) batchResponse {
-	resp := batchResponse{Results: make(map[string]jsonRaw, len(symbols)), Errors: []batchError{},
-		Summary: batchSummary{Total: len(symbols)}}
+func (s *Server) batch(ctx context.Context, items []batchItem, exchange string, force bool) []outcome {
+	out := make([]outcome, len(items))
 	var (
-		mu  sync.Mutex
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, s.cfg.BatchConcurrency)
 	)
 	now := time.Now()
-	for _, sym := range symbols {
+	for i, item := range items {
+		out[i].batchItem = item
+		if item.err != nil {
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			l, err := s.get(ctx, sym, force, s.cfg.ComputeTimeout)
-			var meta []byte
+			l, err := s.get(ctx, item.symbol, exchange, force, s.cfg.ComputeTimeout)
 			if err == nil {
-				meta, err = withMeta(nil, l, now, legacyForm)
+				if item.symbol != item.requested {
+					l.requested = item.requested
+				}
+				out[i].doc, err = withMeta(nil, l, now, legacyForm)
+				out[i].cached = l.cached
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				resp.Errors = append(resp.Errors, batchErrorOf(sym, err))
-				resp.Summary.Failed++
-				return
-			}
-			resp.Results[sym] = meta
-			resp.Summary.Success++
-			if l.cached {
-				resp.Summary.Cached++
-			}
+			out[i].err = err
 		}()
 	}
 	wg.Wait()
-	return resp
-}
-
-func batchErrorOf(symbol string, err error) batchError {
-	be := batchError{Symbol: symbol, Error: err.Error(), Status: http.StatusInternalServerError}
-	var ae *apiError
-	if errors.As(err, &ae) {
-		be.Reason, be.Status = ae.reason, ae.status
-	}
-	return be
-}
-
-func validateSymbols(symbols []string, limit int) error {
-	switch {
-	case len(symbols) == 0:
-		return errorf(http.StatusBadRequest, "symbols is required: a list of 1 to %d symbols", limit)
-	case len(symbols) > limit:
-		return errorf(http.StatusBadRequest, "%d symbols is more than the %d allowed in one call", len(symbols), limit)
-	}
-	seen := make(map[string]bool, len(symbols))
-	for _, sym := range symbols {
-		if err := validateSymbol(sym); err != nil {
-			return err
-		}
-		if seen[sym] {
-			return errorf(http.StatusBadRequest, "symbol %s is listed twice", sym)
-		}
-		seen[sym] = true
-	}
-	return nil
+	return out
 }
 
 type preloadRequest struct {
 	Symbols []string `json:"symbols"`
+	Market  string   `json:"market"`
 }
 
-// preload computes the symbols now, ignoring the cache: a batch with force.
+// preloadResponse is the original's answer; errors says why each failed symbol failed.
+type preloadResponse struct {
+	Total         int          `json:"total"`
+	Success       int          `json:"success"`
+	Failed        int          `json:"failed"`
+	FailedSymbols []string     `json:"failed_symbols"`
+	Duration      float64      `json:"duration"`
+	Errors        []batchError `json:"errors"`
+}
+
+// preload computes the symbols now, ignoring the cache: a batch with force, answered with counts.
 func (s *Server) preload(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	var req preloadRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
-	s.serveBatch(w, r, req.Symbols, true)
+	outcomes, err := s.serveBatch(r, req.Symbols, req.Market, true)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	resp := preloadResponse{Total: len(outcomes), FailedSymbols: []string{}, Errors: []batchError{}}
+	for _, o := range outcomes {
+		if o.err != nil {
+			resp.FailedSymbols = append(resp.FailedSymbols, o.key())
+			resp.Errors = append(resp.Errors, o.failure())
+			continue
+		}
+		resp.Success++
+	}
+	resp.Failed = len(resp.FailedSymbols)
+	resp.Duration = math.Round(time.Since(start).Seconds()*100) / 100
+	writeOK(w, resp)
 }

@@ -181,8 +181,8 @@ type leaderMergesAfterAnalyzer struct {
 	leader *refresh.Pipeline
 }
 
-func (a leaderMergesAfterAnalyzer) AnalyzeNow(ctx context.Context, symbol string) (analysis.Document, error) {
-	doc, err := a.Analyzer.AnalyzeNow(ctx, symbol)
+func (a leaderMergesAfterAnalyzer) AnalyzeOn(ctx context.Context, exchange, symbol string) (analysis.Document, error) {
+	doc, err := a.Analyzer.AnalyzeOn(ctx, exchange, symbol)
 	job := a.leader.Defaults
 	job.Symbols, job.Timeframes = []string{symbol}, []string{"4h"}
 	if _, lerr := a.leader.Refresh(ctx, job); lerr != nil {
@@ -206,7 +206,7 @@ func TestMissWritesOnlyThroughTheMergeSoALaterLeaderMergeSurvives(t *testing.T) 
 	leader.Store, leader.Observer = leaderCache, nil
 	s := New(Config{}, f.cache, leaderMergesAfterAnalyzer{Analyzer: f.analyzer, leader: &leader}, nil, nil, nil, logr.Discard())
 
-	l, err := s.get(context.Background(), "BTCUSDT", false, time.Second)
+	l, err := s.get(context.Background(), "BTCUSDT", "", false, time.Second)
 	if err != nil || l.source != "computed" {
 		t.Fatalf("miss = %+v, %v; want a computation", l.source, err)
 	}

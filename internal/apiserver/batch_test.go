@@ -51,10 +51,10 @@ func TestPreloadRecomputesCachedSymbolsAndNeedsAToken(t *testing.T) {
 	f.post("/api/gainer-analysis/preload", "", body).wantError(t, http.StatusUnauthorized, "bearer token")
 	f.post("/api/gainer-analysis/preload", "viewer", body).wantError(t, http.StatusForbidden, "may not update")
 
-	var got batchData
+	var got preloadResponse
 	f.post("/api/gainer-analysis/preload", "admin", body).wantOK(t, &got)
-	if want := (batchSummary{Total: 2, Success: 2}); got.Summary != want {
-		t.Errorf("summary = %+v, want %+v (preload never serves from the cache)", got.Summary, want)
+	if got.Total != 2 || got.Success != 2 || got.Failed != 0 || len(got.FailedSymbols) != 0 {
+		t.Errorf("preload = %+v, want 2 of 2 recomputed", got)
 	}
 	if f.analyzer.count("BTCUSDT") != 2 || f.analyzer.count("ADAUSDT") != 1 {
 		t.Errorf("analyses BTCUSDT=%d ADAUSDT=%d, want 2 and 1", f.analyzer.count("BTCUSDT"), f.analyzer.count("ADAUSDT"))

@@ -61,18 +61,20 @@ func (s testSources) Source(string, string) (market.Source, error) { return s.sr
 // countingAnalyzer is the real refresh pipeline (simulated candles, HAMA, merge into the cache),
 // counting its computations.
 type countingAnalyzer struct {
-	pipeline *refresh.Pipeline
-	calls    atomic.Int64
-	mu       sync.Mutex
-	bySymbol map[string]int
+	pipeline  *refresh.Pipeline
+	calls     atomic.Int64
+	mu        sync.Mutex
+	bySymbol  map[string]int
+	exchanges []string // as asked for, in order
 }
 
-func (a *countingAnalyzer) AnalyzeNow(ctx context.Context, symbol string) (analysis.Document, error) {
+func (a *countingAnalyzer) AnalyzeOn(ctx context.Context, exchange, symbol string) (analysis.Document, error) {
 	a.calls.Add(1)
 	a.mu.Lock()
 	a.bySymbol[symbol]++
+	a.exchanges = append(a.exchanges, exchange)
 	a.mu.Unlock()
-	return a.pipeline.AnalyzeNow(ctx, symbol)
+	return a.pipeline.AnalyzeOn(ctx, exchange, symbol)
 }
 
 func (a *countingAnalyzer) count(symbol string) int {

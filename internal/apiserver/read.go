@@ -12,16 +12,22 @@ import (
 	"github.com/hama-operator/hama-operator/internal/market"
 )
 
+// cacheStatsResponse is the original's cache-stats answer (cache_type … memory_cache_fallback, and
+// oldest_cache/newest_cache while memory serves), with the Redis state beside it.
 type cacheStatsResponse struct {
 	CacheType            string   `json:"cache_type"`
 	CachedSymbols        int      `json:"cached_symbols"`
 	CacheDurationMinutes float64  `json:"cache_duration_minutes"`
 	Symbols              []string `json:"symbols"`
-	MemoryCacheFallback  bool     `json:"memory_cache_fallback"`
-	RedisEnabled         bool     `json:"redis_enabled"`
-	RedisUp              bool     `json:"redis_up"`
-	Fallbacks            uint64   `json:"fallbacks"`
-	LastError            string   `json:"last_error,omitempty"`
+	// MemoryCacheFallback counts the entries of this replica's memory copy, as the original counted
+	// its memory cache's.
+	MemoryCacheFallback int        `json:"memory_cache_fallback"`
+	OldestCache         *time.Time `json:"oldest_cache,omitempty"`
+	NewestCache         *time.Time `json:"newest_cache,omitempty"`
+	RedisEnabled        bool       `json:"redis_enabled"`
+	RedisUp             bool       `json:"redis_up"`
+	Fallbacks           uint64     `json:"fallbacks"`
+	LastError           string     `json:"last_error,omitempty"`
 }
 
 func (s *Server) cachedSymbols(ctx context.Context) ([]string, error) {
@@ -50,12 +56,38 @@ func (s *Server) statsResponse(r *http.Request) (cacheStatsResponse, error) {
 		return cacheStatsResponse{}, err
 	}
 	st := s.cache.Stats()
-	return cacheStatsResponse{
+	resp := cacheStatsResponse{
 		CacheType: string(st.Serving), CachedSymbols: len(symbols), Symbols: symbols,
 		CacheDurationMinutes: s.cfg.OnDemandTTL.Minutes(),
-		MemoryCacheFallback:  st.Serving == cache.BackendMemory, RedisEnabled: st.RedisEnabled, RedisUp: st.RedisUp,
+		MemoryCacheFallback:  s.cache.MemoryEntries(), RedisEnabled: st.RedisEnabled, RedisUp: st.RedisUp,
 		Fallbacks: st.Fallbacks, LastError: st.LastError,
-	}, nil
+	}
+	if st.Serving == cache.BackendMemory {
+		resp.OldestCache, resp.NewestCache = s.updateTimes(r, symbols)
+	}
+	return resp, nil
+}
+
+// updateTimes is the oldest and newest updated_at of the symbols' documents (nil without any). It
+// reads every document, so it only runs while memory serves, as the original's did.
+func (s *Server) updateTimes(r *http.Request, symbols []string) (oldest, newest *time.Time) {
+	for _, sym := range symbols {
+		e, err := s.cache.Get(r.Context(), s.cfg.Keys.Key(sym))
+		if err != nil {
+			continue
+		}
+		t, ok := updatedAt(e.Value)
+		if !ok {
+			continue
+		}
+		if oldest == nil || t.Before(*oldest) {
+			oldest = &t
+		}
+		if newest == nil || t.After(*newest) {
+			newest = &t
+		}
+	}
+	return oldest, newest
 }
 
 func (s *Server) cacheStats(w http.ResponseWriter, r *http.Request) {
@@ -69,6 +101,32 @@ func (s *Server) cacheStats(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeOK(w, resp)
+}
+
+// schedulerCacheStats is the original scheduler's cache_stats: {available, cached_symbols,
+// cache_ttl_seconds, cache_ttl_minutes}, or an error instead of the minutes, and the serving backend.
+type schedulerCacheStats struct {
+	// Available is true while Redis serves, as the original's was a PING of Redis.
+	Available       bool   `json:"available"`
+	CachedSymbols   int    `json:"cached_symbols"`
+	CacheTTLSeconds int    `json:"cache_ttl_seconds"`
+	CacheTTLMinutes int    `json:"cache_ttl_minutes"`
+	CacheType       string `json:"cache_type"`
+	Error           string `json:"error,omitempty"`
+}
+
+func (s *Server) schedulerCacheStats(r *http.Request) schedulerCacheStats {
+	st := s.cache.Stats()
+	ttl := s.cfg.OnDemandTTL
+	out := schedulerCacheStats{Available: st.Serving == cache.BackendRedis, CacheType: string(st.Serving),
+		CacheTTLSeconds: int(ttl.Seconds()), CacheTTLMinutes: int(ttl.Minutes())}
+	keys, err := s.cache.Keys(r.Context(), string(s.cfg.Keys))
+	if err != nil {
+		out.Available, out.Error = false, err.Error()
+		return out
+	}
+	out.CachedSymbols = len(keys)
+	return out
 }
 
 // getAnalysis is GET /api/v1/analysis/{symbol}[?timeframe=15m].
@@ -87,7 +145,7 @@ func (s *Server) getAnalysis(w http.ResponseWriter, r *http.Request) {
 		writeError(w, errorf(http.StatusBadRequest, "timeframe %q is not one of %s", tf, strings.Join(market.Intervals, ", ")))
 		return
 	}
-	l, err := s.get(r.Context(), symbol, false, s.cfg.ComputeWait)
+	l, err := s.get(r.Context(), symbol, "", false, s.cfg.ComputeWait)
 	if err != nil {
 		writeError(w, err)
 		return

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/market"
@@ -72,31 +71,3 @@ func writeError(w http.ResponseWriter, err error) {
 
 // defaultRetryAfter is what a 503 tells clients to wait when the cause has no better estimate.
 const defaultRetryAfter = 2 * time.Second
-
-// maxScheduleSymbols is the AnalysisSchedule CRD's bound on spec.symbols.
-const maxScheduleSymbols = 1000
-
-// symbolChars reports whether s matches ^[A-Z0-9]*$ (a loop: this runs on every request).
-func symbolChars(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
-			return false
-		}
-	}
-	return true
-}
-
-// validateSymbol refuses what the exchange would refuse, without silently fixing it.
-func validateSymbol(s string) error {
-	switch {
-	case s == "":
-		return errorf(http.StatusBadRequest, "symbol is required, like BTCUSDT")
-	case len(s) > 30:
-		return errorf(http.StatusBadRequest, "symbol %.40q is longer than 30 characters", s)
-	case strings.ToUpper(s) != s:
-		return errorf(http.StatusBadRequest, "symbol %q must be uppercase, like %s; it is not converted for you", s, strings.ToUpper(s))
-	case len(s) < 2 || !symbolChars(s):
-		return errorf(http.StatusBadRequest, "symbol %q must be 2 to 30 letters or digits, like BTCUSDT", s)
-	}
-	return nil
-}

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
@@ -24,9 +25,14 @@ const defaultScheduleName = "default"
 // maxIntervalMinutes keeps interval_minutes far from time.Duration's overflow.
 const maxIntervalMinutes = 365 * 24 * 60
 
+// defaultIntervalMinutes is the interval a schedule started without interval_minutes gets: the
+// original service's default, which is also the CRD's.
+const defaultIntervalMinutes = 5
+
 type schedulerStartRequest struct {
-	Symbols         []string `json:"symbols"`
-	IntervalMinutes float64  `json:"interval_minutes"`
+	Symbols []string `json:"symbols"`
+	// IntervalMinutes is nil when absent: a new schedule gets the default, an existing one keeps its own.
+	IntervalMinutes *float64 `json:"interval_minutes"`
 	Name            string   `json:"name"`
 	Namespace       string   `json:"namespace"`
 }
@@ -34,6 +40,10 @@ type schedulerStartRequest struct {
 type scheduleRef struct {
 	Name      string `json:"name"`
 	Namespace string `json:"namespace"`
+}
+
+func (r scheduleRef) key() client.ObjectKey {
+	return client.ObjectKey{Namespace: r.Namespace, Name: r.Name}
 }
 
 func (s *Server) ref(name, namespace string) scheduleRef {
@@ -46,19 +56,29 @@ func (s *Server) ref(name, namespace string) scheduleRef {
 	return scheduleRef{Name: name, Namespace: namespace}
 }
 
+// startResponse is the original's {status, symbols_count, interval_minutes, cache_stats}, with the
+// schedule's own status beside it.
+type startResponse struct {
+	Status       string              `json:"status"`
+	SymbolsCount int                 `json:"symbols_count"`
+	CacheStats   schedulerCacheStats `json:"cache_stats"`
+	scheduleStatus
+}
+
 // schedulerStart creates or updates an AnalysisSchedule and un-suspends it: the CR stays the source
-// of truth, and the API server validates the spec.
+// of truth, and the API server validates the spec. Without symbols it restarts the last list.
 func (s *Server) schedulerStart(w http.ResponseWriter, r *http.Request) {
 	var req schedulerStartRequest
-	if err := decodeBody(w, r, &req); err != nil {
+	if err := decodeOptionalBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
-	if err := validateSymbols(req.Symbols, maxScheduleSymbols); err != nil {
+	symbols, err := scheduleSymbols(req.Symbols)
+	if err != nil {
 		writeError(w, err)
 		return
 	}
-	if req.IntervalMinutes < 0 || req.IntervalMinutes > maxIntervalMinutes {
+	if m := req.IntervalMinutes; m != nil && (*m <= 0 || *m > maxIntervalMinutes) {
 		writeError(w, errorf(http.StatusBadRequest, "interval_minutes must be positive and at most %d (a year)", maxIntervalMinutes))
 		return
 	}
@@ -67,46 +87,89 @@ func (s *Server) schedulerStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	obj, err := s.upsertSchedule(r.Context(), r, ref, req)
+	obj, err := s.upsertSchedule(r.Context(), r, ref, symbols, req.IntervalMinutes)
 	if err != nil {
 		writeError(w, kubeError(err))
 		return
 	}
-	writeOK(w, scheduleStatusOf(obj))
+	writeOK(w, startResponse{Status: "started", SymbolsCount: len(obj.Spec.Symbols), CacheStats: s.schedulerCacheStats(r),
+		scheduleStatus: scheduleStatusOf(obj)})
+}
+
+// scheduleSymbols reads the symbols as the legacy routes do; a schedule cannot hold a bad one, so
+// one bad symbol refuses the call. Duplicates (also after normalisation) are dropped.
+func scheduleSymbols(raw []string) ([]analysisv1alpha1.Symbol, error) {
+	if len(raw) > maxScheduleSymbols {
+		return nil, errorf(http.StatusBadRequest, "%d symbols is more than the %d a schedule holds", len(raw), maxScheduleSymbols)
+	}
+	out := make([]analysisv1alpha1.Symbol, 0, len(raw))
+	for _, r := range raw {
+		sym, err := legacySymbol(r)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, analysisv1alpha1.Symbol(sym)) {
+			out = append(out, analysisv1alpha1.Symbol(sym))
+		}
+	}
+	return out, nil
 }
 
 // upsertSchedule creates the schedule (which needs the caller to hold "create" too) or patches it.
-func (s *Server) upsertSchedule(ctx context.Context, r *http.Request, ref scheduleRef, req schedulerStartRequest) (*analysisv1alpha1.AnalysisSchedule, error) {
-	symbols := make([]analysisv1alpha1.Symbol, len(req.Symbols))
-	for i, sym := range req.Symbols {
-		symbols[i] = analysisv1alpha1.Symbol(sym)
-	}
+// It reads from the API server, not the manager's cache, and patches with the version it read: a
+// cached copy can lag a stop or start sent just before, and a patch computed against it can be
+// empty while the answer claims success. A conflict re-reads and tries again.
+func (s *Server) upsertSchedule(ctx context.Context, r *http.Request, ref scheduleRef,
+	symbols []analysisv1alpha1.Symbol, intervalMinutes *float64) (*analysisv1alpha1.AnalysisSchedule, error) {
 	obj := &analysisv1alpha1.AnalysisSchedule{}
-	err := s.kube.Get(ctx, client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj)
-	switch {
-	case apierrors.IsNotFound(err):
-		if err := s.auth.Authorize(ctx, r, "create", ref.Namespace); err != nil {
-			return nil, err
+	err := retry.OnError(retry.DefaultRetry, retriable, func() error {
+		*obj = analysisv1alpha1.AnalysisSchedule{}
+		err := s.reader.Get(ctx, ref.key(), obj)
+		switch {
+		case apierrors.IsNotFound(err):
+			return s.createSchedule(ctx, r, ref, symbols, intervalMinutes, obj)
+		case err != nil:
+			return err
 		}
-		obj = &analysisv1alpha1.AnalysisSchedule{
-			ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: ref.Namespace,
-				Labels: map[string]string{"app.kubernetes.io/managed-by": "hama-operator-api"}},
-			Spec: analysisv1alpha1.AnalysisScheduleSpec{Symbols: symbols},
+		base := obj.DeepCopy()
+		if len(symbols) > 0 {
+			obj.Spec.Symbols = symbols
 		}
-		if req.IntervalMinutes > 0 {
-			obj.Spec.Interval = metav1.Duration{Duration: time.Duration(req.IntervalMinutes * float64(time.Minute))}
+		obj.Spec.Suspend = false
+		if intervalMinutes != nil {
+			obj.Spec.Interval = minutes(*intervalMinutes)
 		}
-		return obj, s.kube.Create(ctx, obj)
-	case err != nil:
-		return nil, err
+		return s.kube.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	})
+	return obj, err
+}
+
+func (s *Server) createSchedule(ctx context.Context, r *http.Request, ref scheduleRef, symbols []analysisv1alpha1.Symbol,
+	intervalMinutes *float64, obj *analysisv1alpha1.AnalysisSchedule) error {
+	if len(symbols) == 0 {
+		return errorf(http.StatusBadRequest, "symbols is required: schedule %s/%s does not exist yet, so there is no last list to restart",
+			ref.Namespace, ref.Name)
 	}
-	patch := client.MergeFrom(obj.DeepCopy())
-	obj.Spec.Symbols = symbols
-	obj.Spec.Suspend = false
-	if req.IntervalMinutes > 0 {
-		obj.Spec.Interval = metav1.Duration{Duration: time.Duration(req.IntervalMinutes * float64(time.Minute))}
+	if err := s.auth.Authorize(ctx, r, "create", ref.Namespace); err != nil {
+		return err
 	}
-	return obj, s.kube.Patch(ctx, obj, patch)
+	interval := float64(defaultIntervalMinutes)
+	if intervalMinutes != nil {
+		interval = *intervalMinutes
+	}
+	*obj = analysisv1alpha1.AnalysisSchedule{
+		ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: ref.Namespace,
+			Labels: map[string]string{"app.kubernetes.io/managed-by": "hama-operator-api"}},
+		Spec: analysisv1alpha1.AnalysisScheduleSpec{Symbols: symbols, Interval: minutes(interval)},
+	}
+	return s.kube.Create(ctx, obj)
+}
+
+// retriable is a write that lost a race: another writer changed or created the schedule first.
+func retriable(err error) bool { return apierrors.IsConflict(err) || apierrors.IsAlreadyExists(err) }
+
+func minutes(m float64) metav1.Duration {
+	return metav1.Duration{Duration: time.Duration(m * float64(time.Minute))}
 }
 
 type schedulerStopRequest struct {
@@ -123,13 +186,19 @@ func (s *Server) patchableRef(r *http.Request, name, namespace string) (schedule
 	return ref, s.auth.Authorize(r.Context(), r, "patch", ref.Namespace)
 }
 
+// stopResponse is the original's {status: "stopped"}, with the schedule's own status beside it.
+type stopResponse struct {
+	Status string `json:"status"`
+	scheduleStatus
+}
+
+// schedulerStop suspends the schedule, read and patched as in upsertSchedule. The original sent no
+// body; none is needed.
 func (s *Server) schedulerStop(w http.ResponseWriter, r *http.Request) {
 	var req schedulerStopRequest
-	if r.ContentLength != 0 {
-		if err := decodeBody(w, r, &req); err != nil {
-			writeError(w, err)
-			return
-		}
+	if err := decodeOptionalBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
 	}
 	ref, err := s.patchableRef(r, req.Name, req.Namespace)
 	if err != nil {
@@ -137,17 +206,20 @@ func (s *Server) schedulerStop(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	obj := &analysisv1alpha1.AnalysisSchedule{}
-	if err := s.kube.Get(r.Context(), client.ObjectKey{Namespace: ref.Namespace, Name: ref.Name}, obj); err != nil {
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		*obj = analysisv1alpha1.AnalysisSchedule{}
+		if err := s.reader.Get(r.Context(), ref.key(), obj); err != nil {
+			return err
+		}
+		base := obj.DeepCopy()
+		obj.Spec.Suspend = true
+		return s.kube.Patch(r.Context(), obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+	})
+	if err != nil {
 		writeError(w, kubeError(err))
 		return
 	}
-	patch := client.MergeFrom(obj.DeepCopy())
-	obj.Spec.Suspend = true
-	if err := s.kube.Patch(r.Context(), obj, patch); err != nil {
-		writeError(w, kubeError(err))
-		return
-	}
-	writeOK(w, scheduleStatusOf(obj))
+	writeOK(w, stopResponse{Status: "stopped", scheduleStatus: scheduleStatusOf(obj)})
 }
 
 type scheduleStatus struct {
@@ -231,11 +303,6 @@ func (s *Server) schedulerStatus(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	stats, err := s.statsResponse(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
 	running, interval := false, 0.0
 	symbols := map[analysisv1alpha1.Symbol]bool{}
 	for _, sc := range schedules {
@@ -252,7 +319,7 @@ func (s *Server) schedulerStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	writeOK(w, map[string]any{
 		"running": running, "symbols_count": len(symbols), "interval_minutes": interval,
-		"cache_stats": stats, "schedules": schedules,
+		"cache_stats": s.schedulerCacheStats(r), "schedules": schedules,
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -212,5 +213,82 @@ var _ = Describe("scheduler routes with Kubernetes authentication", Ordered, fun
 		Expect(status).To(Equal(http.StatusForbidden))
 		Expect(env.Msg).To(ContainSubstring(`in namespace "elsewhere"`))
 		Expect(strings.Contains(env.Msg, "editor")).To(BeTrue())
+	})
+})
+
+var _ = Describe("scheduler routes against a real API server", Ordered, func() {
+	const ns = "api-scheduler"
+	var (
+		ctx   = context.Background()
+		token string
+	)
+	BeforeAll(func() {
+		Expect(k8sClient.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})).To(Succeed())
+		token = serviceAccountToken(ctx, ns, "starter")
+		grant(ctx, ns, "starter", "get", "list", "create", "patch")
+	})
+	stored := func(name string) *analysisv1alpha1.AnalysisSchedule {
+		GinkgoHelper()
+		obj := &analysisv1alpha1.AnalysisSchedule{}
+		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, obj)).To(Succeed())
+		return obj
+	}
+	type answer struct {
+		Status       string              `json:"status"`
+		SymbolsCount int                 `json:"symbols_count"`
+		CacheStats   schedulerCacheStats `json:"cache_stats"`
+		scheduleStatus
+	}
+	send := func(route string, body any) answer {
+		GinkgoHelper()
+		status, env, data := call("POST", "/api/gainer-analysis/scheduler/"+route, token, body)
+		Expect(status).To(Equal(http.StatusOK), env.Msg)
+		var a answer
+		Expect(json.Unmarshal(data, &a)).To(Succeed())
+		return a
+	}
+
+	It("starts a new schedule without interval_minutes at the original's 5 minutes", func() {
+		a := send("start", map[string]any{"symbols": []string{"btcusdt", " ETHUSDT ", "eth/usdt"}, "name": "no-interval", "namespace": ns})
+		Expect(a.Status).To(Equal("started"))
+		Expect(a.SymbolsCount).To(Equal(2))
+		Expect(a.IntervalMinutes).To(Equal(5.0))
+		Expect(a.CacheStats.CacheTTLSeconds).To(BeNumerically(">", 0))
+		obj := stored("no-interval")
+		Expect(obj.Spec.Interval.Duration).To(Equal(5 * time.Minute))
+		Expect(obj.Spec.Symbols).To(Equal([]analysisv1alpha1.Symbol{"BTCUSDT", "ETHUSDT"}), "normalised, duplicates dropped")
+	})
+
+	It("restarts the last list on an empty body, and refuses it when there is no schedule yet", func() {
+		send("stop", map[string]any{"name": "no-interval", "namespace": ns})
+		a := send("start", map[string]any{"name": "no-interval", "namespace": ns, "interval_minutes": 7})
+		Expect(a.Suspended).To(BeFalse())
+		Expect(a.Symbols).To(Equal([]analysisv1alpha1.Symbol{"BTCUSDT", "ETHUSDT"}))
+		obj := stored("no-interval")
+		Expect(obj.Spec.Suspend).To(BeFalse())
+		Expect(obj.Spec.Interval.Duration).To(Equal(7 * time.Minute))
+
+		status, env, _ := call("POST", "/api/gainer-analysis/scheduler/start", token, map[string]any{"name": "never", "namespace": ns})
+		Expect(status).To(Equal(http.StatusBadRequest))
+		Expect(env.Msg).To(ContainSubstring("does not exist yet, so there is no last list to restart"))
+	})
+
+	It("answers every one of 100 back-to-back stop/start pairs with what it stored", func() {
+		send("start", map[string]any{"symbols": []string{"BTCUSDT"}, "name": "flip", "namespace": ns})
+		lists := [][]string{{"BTCUSDT"}, {"ETHUSDT", "SOLUSDT"}}
+		for i := range 100 {
+			stop := send("stop", map[string]any{"name": "flip", "namespace": ns})
+			Expect(stop.Status).To(Equal("stopped"))
+			Expect(stop.Suspended).To(BeTrue(), "pair %d: stop answered", i)
+			Expect(stored("flip").Spec.Suspend).To(BeTrue(), "pair %d: stop answered 200 but did not suspend", i)
+
+			want := lists[i%2]
+			start := send("start", map[string]any{"symbols": want, "name": "flip", "namespace": ns})
+			obj := stored("flip")
+			Expect(obj.Spec.Suspend).To(BeFalse(), "pair %d: start answered 200 but did not resume", i)
+			Expect(start.Suspended).To(Equal(obj.Spec.Suspend), "pair %d", i)
+			Expect(start.Symbols).To(Equal(obj.Spec.Symbols), "pair %d", i)
+			Expect(obj.Spec.Symbols).To(HaveLen(len(want)), "pair %d", i)
+		}
 	})
 })

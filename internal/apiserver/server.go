@@ -20,9 +20,10 @@ import (
 	"github.com/hama-operator/hama-operator/internal/refresh"
 )
 
-// Analyzer computes one symbol's analysis now and merges it into the cache: the API's only write.
+// Analyzer computes one symbol's analysis now, on exchange ("" for the default), and merges it into
+// the cache: the API's only write.
 type Analyzer interface {
-	AnalyzeNow(ctx context.Context, symbol string) (analysis.Document, error)
+	AnalyzeOn(ctx context.Context, exchange, symbol string) (analysis.Document, error)
 }
 
 // Cache is what the API reads.
@@ -30,6 +31,7 @@ type Cache interface {
 	Get(ctx context.Context, key string) (cache.Entry, error)
 	Keys(ctx context.Context, prefix string) ([]string, error)
 	Stats() cache.Stats
+	MemoryEntries() int
 }
 
 // Recorder receives request metrics.
@@ -58,6 +60,13 @@ type Config struct {
 	Keys refresh.KeyPrefix
 	// OnDemandTTL is how long an on-demand analysis stays cached, for cache-stats.
 	OnDemandTTL time.Duration
+	// APIReader reads the schedule that scheduler/start and stop are about to change from the API
+	// server itself (the manager's GetAPIReader): the manager's cache can lag a write made a moment
+	// before. Nil means the Kubernetes client passed to New.
+	APIReader client.Reader
+	// CORSAllowedOrigins are the origins whose browser pages may call the API ("*": any); none by
+	// default, as browsers then refuse cross-origin calls.
+	CORSAllowedOrigins []string
 }
 
 // Server is the REST API. It is a controller-runtime Runnable that runs on every replica.
@@ -67,11 +76,13 @@ type Server struct {
 	analyzer Analyzer
 	flight   singleflight.Group // one computation per symbol for concurrent callers
 	kube     client.Client
+	reader   client.Reader
 	auth     Authorizer
 	metrics  Recorder
 	log      logr.Logger
 	computes chan struct{}
 	mux      *http.ServeMux
+	handler  http.Handler // mux, behind CORS when configured
 }
 
 // New wires a server. kube reads and writes AnalysisSchedules; auth guards mutating calls.
@@ -96,9 +107,13 @@ func New(cfg Config, c Cache, analyzer Analyzer, kube client.Client, auth Author
 	if auth == nil {
 		auth = denyAll{}
 	}
-	s := &Server{cfg: cfg, cache: c, analyzer: analyzer, kube: kube, auth: auth, metrics: metrics, log: log,
-		computes: make(chan struct{}, cfg.MaxComputes), mux: http.NewServeMux()}
+	s := &Server{cfg: cfg, cache: c, analyzer: analyzer, kube: kube, reader: cfg.APIReader, auth: auth, metrics: metrics,
+		log: log, computes: make(chan struct{}, cfg.MaxComputes), mux: http.NewServeMux()}
+	if s.reader == nil {
+		s.reader = kube
+	}
 	s.routes()
+	s.handler = withCORS(s.mux, cfg.CORSAllowedOrigins)
 	return s
 }
 
@@ -132,7 +147,7 @@ func (s *Server) handle(pattern string, h http.HandlerFunc) {
 }
 
 // ServeHTTP routes the request; see routes.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // instrument records the request's metrics under route and turns a panic into a JSON 500.
 func (s *Server) instrument(route string, h http.HandlerFunc) http.Handler {

@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"sync"
@@ -19,7 +20,7 @@ var (
 )
 
 // withMeta appends the document in form f with cached, cache_source and age_seconds added as its
-// last fields.
+// last fields, and requested_symbol when the symbol answered is not the one sent.
 func withMeta(dst []byte, l lookup, now time.Time, f form) ([]byte, error) {
 	doc := bytes.TrimRight(l.doc, " \t\r\n")
 	if len(doc) < 2 || doc[0] != '{' || doc[len(doc)-1] != '}' {
@@ -41,25 +42,35 @@ func withMeta(dst []byte, l lookup, now time.Time, f form) ([]byte, error) {
 	dst = append(dst, l.source...)
 	dst = append(dst, `","age_seconds":`...)
 	dst = strconv.AppendFloat(dst, age(doc, now), 'f', 1, 64)
+	if l.requested != "" {
+		dst = append(dst, `,"requested_symbol":`...)
+		dst = appendJSONString(dst, l.requested)
+	}
 	return append(dst, '}'), nil
 }
 
-// age reads updated_at, the document's last field, from the end of its JSON; 0 when absent.
+// age is now − updated_at in seconds; 0 when the document has none.
 func age(doc []byte, now time.Time) float64 {
+	t, ok := updatedAt(doc)
+	if !ok {
+		return 0
+	}
+	return max(now.Sub(t).Seconds(), 0)
+}
+
+// updatedAt reads updated_at, the document's last field, from the end of its JSON.
+func updatedAt(doc []byte) (time.Time, bool) {
 	i := bytes.LastIndex(doc, updatedAtField)
 	if i < 0 {
-		return 0
+		return time.Time{}, false
 	}
 	rest := doc[i+len(updatedAtField):]
 	end := bytes.IndexByte(rest, '"')
 	if end < 0 {
-		return 0
+		return time.Time{}, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, string(rest[:end]))
-	if err != nil {
-		return 0
-	}
-	return max(now.Sub(t).Seconds(), 0)
+	return t, err == nil
 }
 
 // writeAnalysis writes {"code":1,"msg":"success","data":<document in form f + metadata>}.
@@ -85,3 +96,9 @@ func writeAnalysis(w http.ResponseWriter, l lookup, now time.Time, f form) {
 }
 
 var contentTypeJSON = []string{"application/json"}
+
+// appendJSONString appends s as a JSON string (the rare path: a symbol that was normalised).
+func appendJSONString(dst []byte, s string) []byte {
+	b, _ := json.Marshal(s) // a string always marshals
+	return append(dst, b...)
+}

@@ -14,6 +14,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/cluster"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
@@ -68,11 +69,18 @@ var _ = BeforeSuite(func() {
 	}
 	kubeAuth, err := NewKubeAuthorizer(clientset)
 	Expect(err).NotTo(HaveOccurred())
-	srv := New(Config{Namespace: "api-default"}, store, pipeline, k8sClient,
+	// As in the operator: the API writes through the manager's client, whose reads come from an
+	// informer cache that lags writes, and reads a schedule it is about to change from the API server.
+	cl, err := cluster.New(cfg, func(o *cluster.Options) { o.Scheme = scheme })
+	Expect(err).NotTo(HaveOccurred())
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { defer GinkgoRecover(); Expect(cl.Start(ctx)).To(Succeed()) }()
+	Expect(cl.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
+	srv := New(Config{Namespace: "api-default", APIReader: cl.GetAPIReader()}, store, pipeline, cl.GetClient(),
 		kubeAuth, nil, logr.Discard())
 	ts := httptest.NewServer(srv)
 	apiURL = ts.URL
-	stopAPI = func() { ts.Close(); _ = store.Close() }
+	stopAPI = func() { ts.Close(); cancel(); _ = store.Close() }
 })
 
 var _ = AfterSuite(func() {

@@ -99,11 +99,21 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 // REST call that missed the cache or forced a refresh: the same write as a scheduled refresh. It
 // returns the merged document, as stored.
 func (p *Pipeline) AnalyzeNow(ctx context.Context, symbol string) (analysis.Document, error) {
-	src, err := p.Sources.Source(p.Defaults.Exchange, p.Defaults.BaseURL)
+	return p.AnalyzeOn(ctx, "", symbol)
+}
+
+// AnalyzeOn is AnalyzeNow on another exchange ("binance", "binance-futures"; "" is the default),
+// for a client that names its market. Another exchange than the default uses its public endpoint.
+func (p *Pipeline) AnalyzeOn(ctx context.Context, exchange, symbol string) (analysis.Document, error) {
+	job := p.Defaults
+	if exchange != "" && exchange != job.Exchange {
+		job.Exchange, job.BaseURL = exchange, ""
+	}
+	src, err := p.Sources.Source(job.Exchange, job.BaseURL)
 	if err != nil {
 		return analysis.Document{}, err
 	}
-	doc, _, err := p.analyzeAndStore(ctx, src, p.Defaults, symbol)
+	doc, _, err := p.analyzeAndStore(ctx, src, job, symbol)
 	return doc, err
 }
 

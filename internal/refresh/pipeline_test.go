@@ -157,6 +157,19 @@ func TestAnalyzeNowUsesTheDefaults(t *testing.T) {
 	cached(t, store, "DOGEUSDT")
 }
 
+func TestAnalyzeOnAnotherExchangeDropsTheDefaultBaseURL(t *testing.T) {
+	store := cache.NewMemory(10, 0)
+	p := newPipeline(store)
+	p.Defaults = job("binance", "http://127.0.0.1:1") // a mirror nothing listens on
+	doc, err := p.AnalyzeOn(context.Background(), "simulated", "DOGEUSDT")
+	if err != nil || doc.Timeframes["15m"].Source != "simulated" {
+		t.Fatalf("AnalyzeOn(simulated) = %+v, %v", doc, err)
+	}
+	if _, err := p.AnalyzeOn(context.Background(), "binance", "DOGEUSDT"); err == nil || !strings.Contains(err.Error(), "127.0.0.1:1") {
+		t.Fatalf("AnalyzeOn(the default exchange) = %v, want the default base URL's connection error", err)
+	}
+}
+
 func TestSourcesShareOneClientPerEndpoint(t *testing.T) {
 	var s Sources
 	a, _ := s.Source("binance", "http://127.0.0.1:1")
