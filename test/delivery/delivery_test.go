@@ -238,7 +238,8 @@ func TestChartAllOptions(t *testing.T) {
 	args := toStrings(c["args"])
 	for _, want := range []string{"--redis-enabled=true", "--redis-addrs=hama-redis:6379", "--redis-db=2", "--redis-tls=true",
 		"--redis-tls-ca-file=/etc/hama-operator/redis-ca/ca.crt", "--api-auth-reads=true", "--exchange-weight-per-minute=2400",
-		"--redis-client-cache=false", "--redis-client-cache-max-staleness=30s"} {
+		"--redis-client-cache=false", "--redis-client-cache-max-staleness=30s",
+		"--api-cors-allowed-origins=https://dash.example.com,http://localhost:8000"} {
 		if !slices.Contains(args, want) {
 			t.Errorf("args lack %s: %v", want, args)
 		}
