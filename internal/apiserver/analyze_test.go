@@ -161,12 +161,12 @@ func TestServesFromMemoryWhileRedisIsDown(t *testing.T) {
 	}
 	var stats struct {
 		CacheType           string   `json:"cache_type"`
-		MemoryCacheFallback bool     `json:"memory_cache_fallback"`
+		MemoryCacheFallback int      `json:"memory_cache_fallback"`
 		Symbols             []string `json:"symbols"`
 		LastError           string   `json:"last_error"`
 	}
 	f.get("/api/gainer-analysis/cache-stats", "").wantOK(t, &stats)
-	if stats.CacheType != "memory" || !stats.MemoryCacheFallback || stats.LastError == "" || len(stats.Symbols) != 1 {
+	if stats.CacheType != "memory" || stats.MemoryCacheFallback != 1 || stats.LastError == "" || len(stats.Symbols) != 1 {
 		t.Errorf("cache-stats during the outage = %+v", stats)
 	}
 	if got := gatheredValue(t, f, "hama_cache_backend_up", nil); got != 0 {
