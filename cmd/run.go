@@ -73,8 +73,9 @@ func run(o *options) error {
 		if err != nil {
 			return err
 		}
-		api := apiserver.New(apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, AuthReads: o.apiAuthReads,
-			Keys: pipeline.Keys, OnDemandTTL: o.cache.onDemandTTL, APIReader: mgr.GetAPIReader(), CORSAllowedOrigins: o.corsOrigins()},
+		api := apiserver.New(apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, Exchange: o.defaultExchange,
+			AuthReads: o.apiAuthReads, Keys: pipeline.Keys, OnDemandTTL: o.cache.onDemandTTL,
+			APIReader: mgr.GetAPIReader(), CORSAllowedOrigins: o.corsOrigins()},
 			store, pipeline, mgr.GetClient(), auth, rec, ctrl.Log.WithName("api"))
 		rec.CountCachedSymbolsWith(api.CountCachedSymbols)
 		if err := mgr.Add(api); err != nil {

@@ -160,7 +160,8 @@ func (s *Server) createSchedule(ctx context.Context, r *http.Request, ref schedu
 	*obj = analysisv1alpha1.AnalysisSchedule{
 		ObjectMeta: metav1.ObjectMeta{Name: ref.Name, Namespace: ref.Namespace,
 			Labels: map[string]string{"app.kubernetes.io/managed-by": "hama-operator-api"}},
-		Spec: analysisv1alpha1.AnalysisScheduleSpec{Symbols: symbols, Interval: minutes(interval)},
+		Spec: analysisv1alpha1.AnalysisScheduleSpec{Symbols: symbols, Interval: minutes(interval),
+			Source: analysisv1alpha1.SourceSpec{Exchange: analysisv1alpha1.Exchange(s.cfg.Exchange)}},
 	}
 	return s.kube.Create(ctx, obj)
 }

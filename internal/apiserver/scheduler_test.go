@@ -257,6 +257,7 @@ var _ = Describe("scheduler routes against a real API server", Ordered, func() {
 		obj := stored("no-interval")
 		Expect(obj.Spec.Interval.Duration).To(Equal(5 * time.Minute))
 		Expect(obj.Spec.Symbols).To(Equal([]analysisv1alpha1.Symbol{"BTCUSDT", "ETHUSDT"}), "normalised, duplicates dropped")
+		Expect(obj.Spec.Source.Exchange).To(Equal(analysisv1alpha1.ExchangeSimulated), "the operator's default exchange")
 	})
 
 	It("restarts the last list on an empty body, and refuses it when there is no schedule yet", func() {

@@ -44,6 +44,9 @@ type Config struct {
 	Addr string
 	// Namespace is where scheduler/start puts schedules that name none.
 	Namespace string
+	// Exchange is the data source of schedules scheduler/start creates, the operator's
+	// --default-exchange, so they analyse what on-demand calls analyse; empty: the CRD's default.
+	Exchange string
 	// AuthReads makes read calls need a token too.
 	AuthReads bool
 	// MaxComputes bounds concurrent on-demand analyses (cache misses and forced refreshes).

@@ -76,8 +76,8 @@ var _ = BeforeSuite(func() {
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { defer GinkgoRecover(); Expect(cl.Start(ctx)).To(Succeed()) }()
 	Expect(cl.GetCache().WaitForCacheSync(ctx)).To(BeTrue())
-	srv := New(Config{Namespace: "api-default", APIReader: cl.GetAPIReader()}, store, pipeline, cl.GetClient(),
-		kubeAuth, nil, logr.Discard())
+	srv := New(Config{Namespace: "api-default", Exchange: "simulated", APIReader: cl.GetAPIReader()}, store, pipeline,
+		cl.GetClient(), kubeAuth, nil, logr.Discard())
 	ts := httptest.NewServer(srv)
 	apiURL = ts.URL
 	stopAPI = func() { ts.Close(); cancel(); _ = store.Close() }
