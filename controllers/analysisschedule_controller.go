@@ -36,6 +36,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -59,6 +60,15 @@ type RunMetrics interface {
 	Forget(namespace, name string)
 }
 
+// CachedResults tells which symbols have no result in the cache; the refresh pipeline's cache
+// implements it (cmd wires it).
+type CachedResults interface {
+	Missing(ctx context.Context, symbols []string) ([]string, error)
+}
+
+// defaultResultsCheckInterval is how often a waiting schedule looks for its results in the cache.
+const defaultResultsCheckInterval = 30 * time.Second
+
 // AnalysisScheduleReconciler runs each AnalysisSchedule's refreshes on time.
 type AnalysisScheduleReconciler struct {
 	client.Client
@@ -76,6 +86,11 @@ type AnalysisScheduleReconciler struct {
 	JitterPercentage float64
 	// MaxConcurrentRuns caps how many schedules refresh at the same time.
 	MaxConcurrentRuns int
+	// Results, when set, is asked whether a waiting schedule's results are still cached: at the
+	// first look after a start or a leader change, then every ResultsCheckInterval (default 30s).
+	// A schedule whose results are gone runs at once instead of at its next run time.
+	Results              CachedResults
+	ResultsCheckInterval time.Duration
 
 	scheduler scheduler
 	seen      sync.Map // types.NamespacedName → struct{}: schedules this process has looked at
@@ -136,10 +151,14 @@ func (r *AnalysisScheduleReconciler) reconcileSchedule(ctx context.Context, obj 
 	clearStalled(obj)
 
 	now := r.now()
-	p := r.scheduler.plan(planInputFor(obj, now, firstSight))
+	in := planInputFor(obj, now, firstSight)
+	p := r.scheduler.plan(in)
+	if !p.due && r.Results != nil {
+		p = refill(p, in, r.missingResults(ctx, obj), r.resultsCheckInterval())
+	}
 	if !p.due {
 		obj.Status.NextRunTime = metaTime(p.at)
-		return ctrl.Result{RequeueAfter: p.at.Sub(now)}, nil
+		return ctrl.Result{RequeueAfter: r.untilNextLook(p.at.Sub(now))}, nil
 	}
 	if err := r.run(ctx, obj, job, p.reason, st); err != nil {
 		return ctrl.Result{}, err
@@ -164,6 +183,49 @@ func (r *AnalysisScheduleReconciler) recheckCache(obj *analysisv1alpha1.Analysis
 		result.RequeueAfter = cacheRecheck
 	}
 	return result
+}
+
+// missingResults counts the schedule's symbols whose results are not cached, beyond those the last
+// run failed (they have none to lose; failures past the status' list are subtracted as a count). A
+// cache that cannot answer counts nothing missing: the schedule keeps its time.
+func (r *AnalysisScheduleReconciler) missingResults(ctx context.Context, obj *analysisv1alpha1.AnalysisSchedule) int {
+	symbols := make([]string, len(obj.Spec.Symbols))
+	for i, s := range obj.Spec.Symbols {
+		symbols[i] = string(s)
+	}
+	missing, err := r.Results.Missing(ctx, symbols)
+	if err != nil {
+		logf.FromContext(ctx).V(1).Info("cannot tell whether the results are cached", "error", err.Error())
+		return 0
+	}
+	failed := make(map[string]bool, len(obj.Status.FailedSymbols))
+	for _, f := range obj.Status.FailedSymbols {
+		failed[f.Symbol] = true
+	}
+	unlisted := max(int(obj.Status.Symbols.Failed)-len(obj.Status.FailedSymbols), 0)
+	n := 0
+	for _, s := range missing {
+		if !failed[s] {
+			n++
+		}
+	}
+	return max(n-unlisted, 0)
+}
+
+func (r *AnalysisScheduleReconciler) resultsCheckInterval() time.Duration {
+	if r.ResultsCheckInterval > 0 {
+		return r.ResultsCheckInterval
+	}
+	return defaultResultsCheckInterval
+}
+
+// untilNextLook is when a waiting schedule is reconciled again: at its run, or sooner to look for
+// its results in the cache.
+func (r *AnalysisScheduleReconciler) untilNextLook(untilRun time.Duration) time.Duration {
+	if r.Results == nil {
+		return untilRun
+	}
+	return min(untilRun, r.resultsCheckInterval())
 }
 
 // stall marks a spec the analysis cannot use; nothing runs until the spec changes.

@@ -211,3 +211,31 @@ func (m *recordingMetrics) wasForgotten(key string) bool {
 	defer m.mu.Unlock()
 	return m.forgotten[key]
 }
+
+// fakeResults stands in for the cache's answer to "which symbols have no result?": everything is
+// cached unless a test removes it.
+type fakeResults struct {
+	mu      sync.Mutex
+	missing map[string]bool
+}
+
+func (f *fakeResults) Missing(_ context.Context, symbols []string) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, s := range symbols {
+		if f.missing[s] {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeResults) set(symbol string, missing bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.missing == nil {
+		f.missing = map[string]bool{}
+	}
+	f.missing[symbol] = missing
+}

@@ -13,6 +13,8 @@ const (
 	reasonSpecChanged runReason = "SpecChanged"
 	reasonRequested   runReason = "RefreshRequested"
 	reasonScheduled   runReason = "Scheduled"
+	// reasonResultsMissing: the schedule is not due, but results it stored are gone from the cache.
+	reasonResultsMissing runReason = "ResultsMissing"
 )
 
 // planInput is what the schedule's status and spec say about timing.
@@ -93,4 +95,16 @@ func (s scheduler) nextAfter(start, end time.Time, interval time.Duration) time.
 
 func (s scheduler) spread(interval time.Duration) time.Duration {
 	return time.Duration(s.randFloat() * s.jitter * float64(interval))
+}
+
+// refill decides on a schedule that is not due but whose results are partly gone from the cache
+// (Redis flushed or restarted empty with no memory copy to refill it, or results expired while no
+// operator ran): it runs now rather than at its planned time. missing counts the symbols without a
+// result beyond those that failed in the last run, which have none to lose. A run within minGap
+// waits: results that vanish again at once are a cache problem that another run does not fix.
+func refill(p plan, in planInput, missing int, minGap time.Duration) plan {
+	if p.due || missing == 0 || (in.lastRun != nil && in.now.Sub(*in.lastRun) < minGap) {
+		return p
+	}
+	return plan{due: true, reason: reasonResultsMissing, at: in.now}
 }

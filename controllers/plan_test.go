@@ -118,3 +118,34 @@ func TestJitterSpreadsRunsOfSchedulesCreatedTogether(t *testing.T) {
 		t.Fatalf("100 schedules landed on only %d distinct seconds; jitter should spread them over 15s", len(seen))
 	}
 }
+
+func TestRefill(t *testing.T) {
+	const gap = 30 * time.Second
+	waiting := plan{reason: reasonScheduled, at: t0.Add(time.Hour)}
+	tests := []struct {
+		name    string
+		p       plan
+		lastRun *time.Time
+		missing int
+		due     bool
+		reason  runReason
+	}{
+		{"all results cached: keeps its time", waiting, at(-10 * time.Minute), 0, false, reasonScheduled},
+		{"results gone since a run long ago (a restart after a flush): runs now", waiting, at(-10 * time.Minute), 3, true, reasonResultsMissing},
+		{"results gone right after a run: waits, another run would not keep them", waiting, at(-10 * time.Second), 3, false, reasonScheduled},
+		{"never ran: the plan's warm-up stands", plan{due: true, reason: reasonWarmUp, at: t0}, nil, 3, true, reasonWarmUp},
+		{"already due: keeps its reason", plan{due: true, reason: reasonSpecChanged, at: t0}, at(-time.Hour), 3, true, reasonSpecChanged},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := planInput{now: t0, interval: time.Hour, lastRun: tt.lastRun}
+			got := refill(tt.p, in, tt.missing, gap)
+			if got.due != tt.due || got.reason != tt.reason {
+				t.Fatalf("refill = %+v, want due=%v reason=%s", got, tt.due, tt.reason)
+			}
+			if got.due && got.reason == reasonResultsMissing && !got.at.Equal(t0) {
+				t.Fatalf("a refill runs now, not at %s", got.at)
+			}
+		})
+	}
+}
