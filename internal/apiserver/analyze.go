@@ -105,8 +105,8 @@ type analyzeSymbolRequest struct {
 }
 
 // marketExchange maps the original's market names to an exchange; "" keeps the default.
-func marketExchange(market string) (string, error) {
-	switch strings.ToLower(strings.TrimSpace(market)) {
+func marketExchange(name string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(name)) {
 	case "":
 		return "", nil
 	case "spot":
@@ -114,7 +114,7 @@ func marketExchange(market string) (string, error) {
 	case "futures":
 		return "binance-futures", nil
 	}
-	return "", errorf(http.StatusBadRequest, "market %.40q must be spot or futures", market)
+	return "", errorf(http.StatusBadRequest, "market %.40q must be spot or futures", name)
 }
 
 func (s *Server) analyzeSymbol(w http.ResponseWriter, r *http.Request) {
@@ -286,12 +286,12 @@ func (s *Server) analyzeBatch(w http.ResponseWriter, r *http.Request) {
 
 // serveBatch checks the request and the caller (a forced batch is mutating work), then answers
 // each symbol.
-func (s *Server) serveBatch(r *http.Request, symbols []string, market string, force bool) ([]outcome, error) {
+func (s *Server) serveBatch(r *http.Request, symbols []string, marketName string, force bool) ([]outcome, error) {
 	items, err := batchItems(symbols, maxBatchSymbols)
 	if err != nil {
 		return nil, err
 	}
-	exchange, err := marketExchange(market)
+	exchange, err := marketExchange(marketName)
 	if err != nil {
 		return nil, err
 	}
