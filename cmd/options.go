@@ -108,11 +108,14 @@ func (o *options) complete(getenv func(string) string) error {
 	return nil
 }
 
-func (o *options) timeframes() []string {
+func (o *options) timeframes() []string { return splitList(o.defaultTimeframes) }
+
+// splitList splits a comma-separated flag value, dropping blanks.
+func splitList(s string) []string {
 	var out []string
-	for _, tf := range strings.Split(o.defaultTimeframes, ",") {
-		if tf = strings.TrimSpace(tf); tf != "" {
-			out = append(out, tf)
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
 		}
 	}
 	return out
@@ -130,12 +133,4 @@ func podNamespace() string {
 }
 
 // corsOrigins splits --api-cors-allowed-origins.
-func (o *options) corsOrigins() []string {
-	var out []string
-	for _, origin := range strings.Split(o.apiCORSOrigins, ",") {
-		if origin = strings.TrimSpace(origin); origin != "" {
-			out = append(out, origin)
-		}
-	}
-	return out
-}
+func (o *options) corsOrigins() []string { return splitList(o.apiCORSOrigins) }
