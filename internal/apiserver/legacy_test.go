@@ -187,11 +187,14 @@ func TestLegacyAnswersCarryTheOriginalsFields(t *testing.T) {
 		}
 	}
 
-	var preload struct {
-		Results map[string]json.RawMessage `json:"results"`
+	// preload answers counts, as the original's did; what it stored carries the view.
+	f.post("/api/gainer-analysis/preload", "admin", map[string]any{"symbols": []string{"SOLUSDT"}}).wantOK(t, nil)
+	preloaded := f.post(analyzeSymbolPath, "", map[string]any{"symbol": "SOLUSDT"})
+	preloaded.wantOK(t, &meta)
+	if !meta.Cached {
+		t.Error("SOLUSDT was not cached by preload")
 	}
-	f.post("/api/gainer-analysis/preload", "admin", map[string]any{"symbols": []string{"SOLUSDT"}}).wantOK(t, &preload)
-	checkOriginalFields(t, "preload SOLUSDT", preload.Results["SOLUSDT"])
+	checkOriginalFields(t, "preload SOLUSDT", preloaded.env.Data)
 }
 
 // rewriteStored computes symbol through analyze-symbol, then replaces the stored document with
