@@ -59,7 +59,7 @@ func run(o *options) error {
 		CacheDegraded:     store.Degraded,
 		JitterPercentage:  o.jitterPercentage,
 		MaxConcurrentRuns: o.maxConcurrentRuns,
-		Results:           cachedResults{store},
+		Results:           cachedResults{store: store, keys: pipeline.Keys},
 	}
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
