@@ -158,7 +158,7 @@ func TestAnalyzeNowUsesTheDefaults(t *testing.T) {
 }
 
 func TestAnalyzeOnAnotherExchangeDropsTheDefaultBaseURL(t *testing.T) {
-	store := cache.NewMemory(10, 0)
+	store := memoryCache(t)
 	p := newPipeline(store)
 	p.Defaults = job("binance", "http://127.0.0.1:1") // a mirror nothing listens on
 	doc, err := p.AnalyzeOn(context.Background(), "simulated", "DOGEUSDT")
