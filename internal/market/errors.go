@@ -43,10 +43,10 @@ func (e *UpstreamError) Error() string {
 	return fmt.Sprintf("exchange unavailable (HTTP %d)", e.Status)
 }
 
-// BadResponseError is an answer that is not valid klines.
+// BadResponseError is an answer that is not what the endpoint documents (klines, tickers).
 type BadResponseError struct{ Detail string }
 
-func (e *BadResponseError) Error() string { return "bad klines response: " + e.Detail }
+func (e *BadResponseError) Error() string { return "bad exchange response: " + e.Detail }
 
 // Reasons, as Reason returns them.
 const (

@@ -39,6 +39,30 @@ type Source interface {
 	Klines(ctx context.Context, symbol, interval string, limit int) ([]Candle, error)
 }
 
+// Ticker is one symbol's rolling 24-hour statistics, as the exchange's 24hr ticker reports them.
+type Ticker struct {
+	Symbol string `json:"symbol"`
+	// LastPrice is the latest trade's price; PriceChange and PriceChangePercent compare it with the
+	// price 24 hours earlier.
+	LastPrice          float64 `json:"lastPrice"`
+	PriceChange        float64 `json:"priceChange"`
+	PriceChangePercent float64 `json:"priceChangePercent"`
+	HighPrice          float64 `json:"highPrice"`
+	LowPrice           float64 `json:"lowPrice"`
+	// Volume is in the base asset, QuoteVolume in the quote asset (USDT for BTCUSDT).
+	Volume      float64   `json:"volume"`
+	QuoteVolume float64   `json:"quoteVolume"`
+	OpenTime    time.Time `json:"openTime"`
+	CloseTime   time.Time `json:"closeTime"`
+	// Trades in the window; 0 for a pair that no longer trades.
+	Trades int64 `json:"count"`
+}
+
+// TickerSource lists the 24-hour tickers of every symbol of a market in one call.
+type TickerSource interface {
+	Tickers(ctx context.Context) ([]Ticker, error)
+}
+
 // Intervals are the kline intervals Binance accepts, shortest first.
 var Intervals = []string{"1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h", "1d", "3d", "1w", "1M"}
 

@@ -1,4 +1,4 @@
-// Package binance fetches candles from Binance's klines REST API (spot and USDⓈ-M futures) without
+// Package binance fetches candles and 24-hour tickers from Binance's REST API (spot and USDⓈ-M futures) without
 // getting the caller's IP banned: a client-side request-weight limiter, server weight headers,
 // Retry-After on 429/418 and jittered retries on 5xx and timeouts.
 package binance
@@ -26,8 +26,6 @@ import (
 const (
 	DefaultSpotURL    = "https://api.binance.com"
 	DefaultFuturesURL = "https://fapi.binance.com"
-	spotPath          = "/api/v3/klines"
-	futuresPath       = "/fapi/v1/klines"
 	maxLimit          = 1000
 	maxBodyBytes      = 8 << 20
 )
@@ -41,7 +39,7 @@ type Observer interface {
 type Config struct {
 	// BaseURL of the exchange; DefaultSpotURL or DefaultFuturesURL.
 	BaseURL string
-	// Futures selects /fapi/v1/klines.
+	// Futures selects the USDⓈ-M futures paths (/fapi/v1/...).
 	Futures bool
 	// HTTPClient is shared by all requests; a tuned keep-alive client by default.
 	HTTPClient *http.Client
@@ -62,24 +60,39 @@ type Config struct {
 	Sleep    func(ctx context.Context, d time.Duration) error
 }
 
-// Client is a market.Source for Binance. It is safe for concurrent use.
+// endpoints are a market's paths, and the weight of its ticker of all symbols.
+type endpoints struct {
+	klines, ticker string
+	tickerWeight   int
+}
+
+var (
+	spot    = endpoints{klines: "/api/v3/klines", ticker: "/api/v3/ticker/24hr", tickerWeight: 80}
+	futures = endpoints{klines: "/fapi/v1/klines", ticker: "/fapi/v1/ticker/24hr", tickerWeight: 40}
+)
+
+// Client is a market.Source and market.TickerSource for Binance. It is safe for concurrent use.
 type Client struct {
 	cfg     Config
 	name    string
-	path    string
+	paths   endpoints
 	limiter *rate.Limiter
 
 	mu           sync.Mutex
 	blockedUntil time.Time // set by 429/418 Retry-After and by a server weight near its limit
+	blockedBy    int       // the status that set blockedUntil: 418, or 429 (also for a full weight)
 }
 
-var _ market.Source = (*Client)(nil)
+var (
+	_ market.Source       = (*Client)(nil)
+	_ market.TickerSource = (*Client)(nil)
+)
 
 // New returns a client with cfg's gaps filled by the defaults.
 func New(cfg Config) *Client {
-	c := &Client{cfg: cfg, name: market.Binance, path: spotPath}
+	c := &Client{cfg: cfg, name: market.Binance, paths: spot}
 	if cfg.Futures {
-		c.name, c.path = market.BinanceFutures, futuresPath
+		c.name, c.paths = market.BinanceFutures, futures
 	}
 	if c.cfg.BaseURL == "" {
 		c.cfg.BaseURL = DefaultSpotURL
@@ -114,9 +127,10 @@ func New(cfg Config) *Client {
 	if c.cfg.Sleep == nil {
 		c.cfg.Sleep = sleep
 	}
-	// Refill evenly over the minute; the burst lets a fresh client start a fan-out at once.
+	// Refill evenly over the minute; the burst lets a fresh client start a fan-out at once, and is
+	// never below the costliest single request (the ticker of all symbols).
 	perSecond := float64(c.cfg.WeightPerMinute) / 60
-	c.limiter = rate.NewLimiter(rate.Limit(perSecond), max(c.cfg.WeightPerMinute/10, weight(maxLimit)))
+	c.limiter = rate.NewLimiter(rate.Limit(perSecond), max(c.cfg.WeightPerMinute/10, c.paths.tickerWeight))
 	return c
 }
 
@@ -157,29 +171,53 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, limit int)
 		ask = min(limit+1, maxLimit) // one more, as the newest is usually still open
 	}
 	q := url.Values{"symbol": {symbol}, "interval": {interval}, "limit": {strconv.Itoa(ask)}}
-	endpoint := c.cfg.BaseURL + c.path + "?" + q.Encode()
+	var candles []market.Candle
+	err := c.get(ctx, c.paths.klines+"?"+q.Encode(), weight(ask), func(body []byte) (err error) {
+		candles, err = DecodeKlines(body)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.closed(candles, limit), nil
+}
 
+// Tickers returns the 24-hour ticker of every symbol of the market: one expensive call (weight 80 on
+// spot, 40 on futures), so callers cache its answer.
+func (c *Client) Tickers(ctx context.Context) ([]market.Ticker, error) {
+	var tickers []market.Ticker
+	err := c.get(ctx, c.paths.ticker, c.paths.tickerWeight, func(body []byte) (err error) {
+		tickers, err = DecodeTickers(body)
+		return err
+	})
+	return tickers, err
+}
+
+// get sends a GET for pathAndQuery, charging weight to the limiter, and hands a 200 body to decode.
+// It retries 5xx, 429 and timeouts; a 418 or an error body ends it at once.
+func (c *Client) get(ctx context.Context, pathAndQuery string, weight int, decode func([]byte) error) error {
+	endpoint := c.cfg.BaseURL + pathAndQuery
 	var lastErr error
 	for attempt := 0; attempt <= c.cfg.MaxRetries; attempt++ {
 		if attempt > 0 {
 			if err := c.cfg.Sleep(ctx, c.backoff(attempt, lastErr)); err != nil {
-				return nil, errors.Join(lastErr, err)
+				return errors.Join(lastErr, err)
 			}
 		}
-		candles, err := c.attempt(ctx, endpoint, ask)
+		err := c.attempt(ctx, endpoint, weight, decode)
 		if err == nil {
-			return c.closed(candles, limit), nil
+			return nil
 		}
 		lastErr = err
 		var rl *market.RateLimitError
 		if errors.As(err, &rl) && rl.Status == http.StatusTeapot {
-			return nil, err // banned: retrying would only extend the ban
+			return err // banned: retrying would only extend the ban
 		}
 		if !market.Retryable(err) || ctx.Err() != nil {
-			return nil, err
+			return err
 		}
 	}
-	return nil, lastErr
+	return lastErr
 }
 
 // closed drops the still-open newest candle and keeps the newest limit.
@@ -193,44 +231,44 @@ func (c *Client) closed(candles []market.Candle, limit int) []market.Candle {
 	return candles
 }
 
-func (c *Client) attempt(ctx context.Context, endpoint string, ask int) ([]market.Candle, error) {
+func (c *Client) attempt(ctx context.Context, endpoint string, weight int, decode func([]byte) error) error {
 	if err := c.waitUnblocked(ctx); err != nil {
-		return nil, err
+		return err
 	}
-	if err := c.limiter.WaitN(ctx, weight(ask)); err != nil {
-		return nil, err
+	if err := c.limiter.WaitN(ctx, weight); err != nil {
+		return err
 	}
 	reqCtx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, endpoint, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	start := time.Now()
 	resp, err := c.cfg.HTTPClient.Do(req)
 	if err != nil {
 		c.observe("error", start)
-		return nil, err
+		return err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes))
 	c.observe(strconv.Itoa(resp.StatusCode), start)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	c.noteServerWeight(resp.Header)
 
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		return DecodeKlines(body)
+		return decode(body)
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusTeapot:
 		wait := retryAfter(resp.Header)
-		c.blockFor(wait)
-		return nil, &market.RateLimitError{Status: resp.StatusCode, RetryAfter: wait}
+		c.blockFor(wait, resp.StatusCode)
+		return &market.RateLimitError{Status: resp.StatusCode, RetryAfter: wait}
 	case resp.StatusCode >= 500:
-		return nil, &market.UpstreamError{Status: resp.StatusCode}
+		return &market.UpstreamError{Status: resp.StatusCode}
 	default:
-		return nil, apiError(resp.StatusCode, body)
+		return apiError(resp.StatusCode, body)
 	}
 }
 
@@ -267,14 +305,14 @@ func (c *Client) noteServerWeight(h http.Header) {
 		return
 	}
 	now := c.cfg.Now()
-	c.blockFor(now.Truncate(time.Minute).Add(time.Minute).Sub(now))
+	c.blockFor(now.Truncate(time.Minute).Add(time.Minute).Sub(now), http.StatusTooManyRequests)
 }
 
-func (c *Client) blockFor(d time.Duration) {
+func (c *Client) blockFor(d time.Duration, status int) {
 	until := c.cfg.Now().Add(d)
 	c.mu.Lock()
 	if until.After(c.blockedUntil) {
-		c.blockedUntil = until
+		c.blockedUntil, c.blockedBy = until, status
 	}
 	c.mu.Unlock()
 }
@@ -286,11 +324,19 @@ func (c *Client) BlockedUntil() time.Time {
 	return c.blockedUntil
 }
 
+// waitUnblocked waits for a block to pass; when the caller's deadline comes first it fails at once
+// with the rate limit, so the caller can answer from what it has (a cached ticker) without waiting.
 func (c *Client) waitUnblocked(ctx context.Context) error {
-	if wait := c.BlockedUntil().Sub(c.cfg.Now()); wait > 0 {
-		return c.cfg.Sleep(ctx, wait)
+	c.mu.Lock()
+	wait, status := c.blockedUntil.Sub(c.cfg.Now()), c.blockedBy
+	c.mu.Unlock()
+	if wait <= 0 {
+		return nil
 	}
-	return nil
+	if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		return &market.RateLimitError{Status: status, RetryAfter: wait}
+	}
+	return c.cfg.Sleep(ctx, wait)
 }
 
 // backoff is a full-jitter exponential delay; a rate limit waits in waitUnblocked instead.

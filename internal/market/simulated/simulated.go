@@ -1,4 +1,5 @@
-// Package simulated is a deterministic, offline market: candles for any symbol and interval,
+// Package simulated is a deterministic, offline market: candles for any symbol and interval (and
+// 24-hour tickers for a fixed listing, made of those candles),
 // computed from the symbol's name and the candle's place on the time grid. Demos, local runs and
 // load tests use it; every result it feeds says source "simulated".
 package simulated
@@ -20,7 +21,10 @@ type Source struct {
 	clock clock.PassiveClock
 }
 
-var _ market.Source = (*Source)(nil)
+var (
+	_ market.Source       = (*Source)(nil)
+	_ market.TickerSource = (*Source)(nil)
+)
 
 // Option configures a Source.
 type Option func(*Source)
@@ -132,3 +136,46 @@ func floorDiv(a, b int64) int64 {
 }
 
 func round8(v float64) float64 { return math.Round(v*1e8) / 1e8 }
+
+// Symbols is the simulated market's listing: USDT pairs, a few BTC pairs, two leveraged tokens and a
+// pair that no longer trades, so that every filter of a gainers list has something to remove.
+var Symbols = []string{
+	"BTCUSDT", "ETHUSDT", "BNBUSDT", "SOLUSDT", "XRPUSDT", "ADAUSDT", "DOGEUSDT", "AVAXUSDT", "DOTUSDT",
+	"LINKUSDT", "MATICUSDT", "LTCUSDT", "TRXUSDT", "ATOMUSDT", "UNIUSDT", "NEARUSDT", "APTUSDT", "ARBUSDT",
+	"OPUSDT", "SUIUSDT", "INJUSDT", "FILUSDT", "ETCUSDT", "AAVEUSDT", "JUPUSDT", "PEPEUSDT", "WIFUSDT",
+	"ETHBTC", "BNBBTC", "SOLBTC", "BTCUPUSDT", "BTCDOWNUSDT", DelistedSymbol,
+}
+
+// DelistedSymbol is listed with a ticker of no trades, as exchanges keep halted pairs.
+const DelistedSymbol = "LUNAUSDT"
+
+// Tickers returns the 24-hour statistics of every listed symbol, made of its last 24 hourly candles
+// so they agree with Klines: the same prices at the same times.
+func (s *Source) Tickers(ctx context.Context) ([]market.Ticker, error) {
+	out := make([]market.Ticker, 0, len(Symbols))
+	for _, sym := range Symbols {
+		candles, err := s.Klines(ctx, sym, "1h", 24)
+		if err != nil {
+			return nil, err
+		}
+		first, last := candles[0], candles[len(candles)-1]
+		t := market.Ticker{Symbol: sym, LastPrice: last.Close, HighPrice: first.High, LowPrice: first.Low,
+			OpenTime: first.OpenTime, CloseTime: last.CloseTime}
+		if sym == DelistedSymbol {
+			out = append(out, market.Ticker{Symbol: sym, LastPrice: first.Open, HighPrice: first.Open, LowPrice: first.Open,
+				OpenTime: first.OpenTime, CloseTime: last.CloseTime})
+			continue
+		}
+		for _, c := range candles {
+			t.HighPrice, t.LowPrice = math.Max(t.HighPrice, c.High), math.Min(t.LowPrice, c.Low)
+			t.Volume += c.Volume
+			t.QuoteVolume += c.Volume * c.Close
+			t.Trades += int64(10 + c.Volume)
+		}
+		t.PriceChange = round8(last.Close - first.Open)
+		t.PriceChangePercent = math.Round((last.Close/first.Open-1)*100_000) / 1000 // 3 decimals, as Binance
+		t.Volume, t.QuoteVolume = round8(t.Volume), round8(t.QuoteVolume)
+		out = append(out, t)
+	}
+	return out, nil
+}

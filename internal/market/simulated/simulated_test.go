@@ -77,3 +77,44 @@ func TestUnknownIntervalIsRefused(t *testing.T) {
 		t.Fatalf("err = %v, want an InvalidRequest error", err)
 	}
 }
+
+func TestTickersAgreeWithTheHourlyCandles(t *testing.T) {
+	s := New(WithClock(clocktesting.NewFakePassiveClock(now)))
+	a, err := s.Tickers(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := s.Tickers(context.Background())
+	if len(a) != len(Symbols) || len(b) != len(a) {
+		t.Fatalf("%d tickers, want one per listed symbol (%d)", len(a), len(Symbols))
+	}
+	var rising, falling int
+	for i, tk := range a {
+		if tk != b[i] {
+			t.Fatalf("ticker %s differs between two identical calls", tk.Symbol)
+		}
+		if tk.Symbol == DelistedSymbol {
+			if tk.Trades != 0 || tk.QuoteVolume != 0 || tk.PriceChangePercent != 0 {
+				t.Fatalf("the delisted pair trades: %+v", tk)
+			}
+			continue
+		}
+		hourly := klines(t, s, tk.Symbol, "1h", 24)
+		if tk.LastPrice != hourly[23].Close || !tk.OpenTime.Equal(hourly[0].OpenTime) ||
+			tk.LowPrice > tk.LastPrice || tk.HighPrice < tk.LastPrice || tk.QuoteVolume <= 0 || tk.Trades <= 0 {
+			t.Fatalf("ticker %+v does not match its hourly candles", tk)
+		}
+		want := (hourly[23].Close/hourly[0].Open - 1) * 100
+		if d := tk.PriceChangePercent - want; d > 0.001 || d < -0.001 {
+			t.Fatalf("%s change %.3f%%, candles say %.3f%%", tk.Symbol, tk.PriceChangePercent, want)
+		}
+		if tk.PriceChangePercent > 0 {
+			rising++
+		} else {
+			falling++
+		}
+	}
+	if rising == 0 || falling == 0 {
+		t.Fatalf("%d rising and %d falling symbols: a gainers list needs both", rising, falling)
+	}
+}
