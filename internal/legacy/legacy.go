@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/market"
@@ -316,4 +317,25 @@ func or(v *float64, fallback float64) float64 {
 		return fallback
 	}
 	return *v
+}
+
+// unavailableSummary is the original's conditions.summary for a gainer it could not analyse.
+const unavailableSummary = "HAMA分析暂不可用"
+
+// Unavailable is the view the original's gainers list gave a symbol it could not analyse, instead of
+// failing the list: sideways, HOLD, confidence 0.5, neither criterion met, "HAMA分析暂不可用". The
+// indicators take the fallbacks of an indicator that could not be computed.
+func Unavailable(symbol string, now time.Time) View {
+	stamp := now.UTC().Format(TimestampLayout)
+	return View{
+		HAMAAnalysis: Analysis{
+			Symbol: symbol, Trend: Sideways, CandlePattern: "unknown", Recommendation: Hold, Confidence: 0.5,
+			Signals:             Signals{TrendStrength: trendStrength(0)},
+			TechnicalIndicators: TechnicalIndicators{RSI: fallbackRSI, MACD: neutral, HAMAStatus: hamaStatus(Sideways)},
+			Timestamp:           stamp, AnalysisNote: unavailableSummary,
+		},
+		Conditions: Conditions{Summary: unavailableSummary},
+		CachedAt:   fmt.Sprintf(`{"timestamp": %q}`, stamp),
+		Timestamp:  stamp,
+	}
 }

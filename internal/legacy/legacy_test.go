@@ -194,3 +194,19 @@ func TestZeroResultEncodes(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A gainer that could not be analysed keeps its row with the original's stand-in view.
+func TestUnavailableIsTheOriginalsStandIn(t *testing.T) {
+	v := Unavailable("NOPEUSDT", computed)
+	a, c := v.HAMAAnalysis, v.Conditions
+	if a.Symbol != "NOPEUSDT" || a.Trend != Sideways || a.Recommendation != Hold || a.Confidence != 0.5 ||
+		a.CandlePattern != "unknown" || a.TechnicalIndicators.RSI != 50 || a.TechnicalIndicators.MACD != "neutral" {
+		t.Errorf("hama_analysis = %+v", a)
+	}
+	if c.MeetsBuyCriteria || c.MeetsSellCriteria || c.Summary != "HAMA分析暂不可用" {
+		t.Errorf("conditions = %+v", c)
+	}
+	if v.IsCached || v.Timestamp != "2026-11-22T15:45:03.120000+00:00" {
+		t.Errorf("is_cached %v, timestamp %q", v.IsCached, v.Timestamp)
+	}
+}
