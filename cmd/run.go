@@ -13,7 +13,9 @@ import (
 	"github.com/hama-operator/hama-operator/controllers"
 	"github.com/hama-operator/hama-operator/internal/apiserver"
 	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/gainers"
 	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/metrics"
 	"github.com/hama-operator/hama-operator/internal/refresh"
 )
@@ -38,8 +40,12 @@ func run(o *options) error {
 		return err
 	}
 
+	sources := &refresh.Sources{Observer: rec, WeightPerMinute: o.weightPerMinute}
+	// One cached ticker per exchange, shared by the gainers routes and topGainers schedules.
+	board := &gainers.Board{Sources: sources, Store: store}
 	pipeline := &refresh.Pipeline{
-		Sources:  &refresh.Sources{Observer: rec, WeightPerMinute: o.weightPerMinute},
+		Sources:  sources,
+		Gainers:  board,
 		Store:    store,
 		Keys:     refresh.KeyPrefix(o.cache.keyPrefix),
 		Backend:  func() string { return string(store.Stats().Serving) },
@@ -74,10 +80,13 @@ func run(o *options) error {
 		if err != nil {
 			return err
 		}
-		api := apiserver.New(apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, Exchange: o.defaultExchange,
+		apiCfg := apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, Exchange: o.defaultExchange,
 			AuthReads: o.apiAuthReads, Keys: pipeline.Keys, OnDemandTTL: o.cache.onDemandTTL,
-			APIReader: mgr.GetAPIReader(), CORSAllowedOrigins: o.corsOrigins()},
-			store, pipeline, mgr.GetClient(), auth, rec, ctrl.Log.WithName("api"))
+			APIReader: mgr.GetAPIReader(), CORSAllowedOrigins: o.corsOrigins(), Gainers: board}
+		if o.defaultExchange == market.Simulated { // offline: both markets of the gainers page are simulated
+			apiCfg.MarketExchanges = map[string]string{"spot": market.Simulated, "futures": market.Simulated}
+		}
+		api := apiserver.New(apiCfg, store, pipeline, mgr.GetClient(), auth, rec, ctrl.Log.WithName("api"))
 		rec.CountCachedSymbolsWith(api.CountCachedSymbols)
 		if err := mgr.Add(api); err != nil {
 			return err

@@ -19,6 +19,7 @@ import (
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
 	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/gainers"
 )
 
 func newSchedule(name string, interval time.Duration, symbols ...string) *analysisv1alpha1.AnalysisSchedule {
@@ -422,3 +423,67 @@ func tableClientConfig() *rest.Config {
 	c.NegotiatedSerializer = serializer.NewCodecFactory(scheme).WithoutConversion()
 	return c
 }
+
+var _ = Describe("AnalysisSchedule following the top gainers", func() {
+	ctx := context.Background()
+
+	It("resolves the list at every run, shows it in status, and evicts only its uncovered gainers on deletion", func() {
+		s := newSchedule("gainers", 10*time.Minute)
+		s.Spec.TopGainers = &analysisv1alpha1.TopGainersSpec{Limit: 3, QuoteAsset: "USDT", MinQuoteVolume: 1000000}
+		other := newSchedule("fixed", 10*time.Minute, "AAAUSDT")
+		key := scheduleKey(s)
+		refresher.setGainers(key, "AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT")
+		create(ctx, other)
+		create(ctx, s)
+
+		Eventually(func() []analysisv1alpha1.Symbol { return fetch(ctx, s).Status.ResolvedSymbols }, "10s", "50ms").
+			Should(Equal([]analysisv1alpha1.Symbol{"AAAUSDT", "BBBUSDT", "CCCUSDT"}))
+		job := refresher.lastJob(key)
+		Expect(job.Symbols).To(BeEmpty())
+		Expect(*job.TopGainers).To(Equal(gainers.Query{Limit: 3, QuoteAsset: "USDT", MinQuoteVolume: 1e6}))
+		got := fetch(ctx, s)
+		Expect(got.Status.Symbols).To(Equal(analysisv1alpha1.SymbolCounts{Total: 3, Succeeded: 3}))
+		Expect(readyCondition(got).Message).To(HavePrefix("refreshed 3 symbols"))
+
+		// CCC leaves the list, DDD enters: the next run follows, and nothing is evicted for CCC.
+		refresher.setGainers(key, "DDDUSDT", "AAAUSDT", "BBBUSDT", "CCCUSDT")
+		update(ctx, s, func(o *analysisv1alpha1.AnalysisSchedule) {
+			metav1.SetMetaDataAnnotation(&o.ObjectMeta, analysisv1alpha1.RefreshRequestedAtAnnotation, "follow-1")
+		})
+		Eventually(func() []analysisv1alpha1.Symbol { return fetch(ctx, s).Status.ResolvedSymbols }, "10s", "50ms").
+			Should(Equal([]analysisv1alpha1.Symbol{"DDDUSDT", "AAAUSDT", "BBBUSDT"}))
+		Expect(refresher.runCount(key)).To(Equal(2))
+		Expect(refresher.evictedSymbols()).NotTo(ContainElement("CCCUSDT"))
+
+		// On deletion: BBB and DDD go; AAA stays (the fixed schedule lists it); CCC left earlier and
+		// expires after its ttl.
+		Expect(k8sClient.Delete(ctx, s)).To(Succeed())
+		Eventually(func() bool {
+			err := k8sClient.Get(ctx, client.ObjectKeyFromObject(s), &analysisv1alpha1.AnalysisSchedule{})
+			return client.IgnoreNotFound(err) == nil && err != nil
+		}, "10s", "100ms").Should(BeTrue(), "the finalizer was not removed")
+		Expect(refresher.evictedSymbols()).To(ContainElements("BBBUSDT", "DDDUSDT"))
+		Expect(refresher.evictedSymbols()).NotTo(ContainElement("AAAUSDT"))
+		Expect(refresher.evictedSymbols()).NotTo(ContainElement("CCCUSDT"))
+	})
+
+	It("turns from a fixed list to the gainers and back", func() {
+		s := newSchedule("switcher", 10*time.Minute, "XXXUSDT")
+		key := scheduleKey(s)
+		refresher.setGainers(key, "GGGUSDT")
+		create(ctx, s)
+		Eventually(func() int32 { return fetch(ctx, s).Status.Symbols.Total }, "10s", "50ms").Should(Equal(int32(1)))
+		update(ctx, s, func(o *analysisv1alpha1.AnalysisSchedule) {
+			o.Spec.Symbols = nil
+			o.Spec.TopGainers = &analysisv1alpha1.TopGainersSpec{Limit: 5, QuoteAsset: "USDT"}
+		})
+		Eventually(func() []analysisv1alpha1.Symbol { return fetch(ctx, s).Status.ResolvedSymbols }, "10s", "50ms").
+			Should(Equal([]analysisv1alpha1.Symbol{"GGGUSDT"}))
+		update(ctx, s, func(o *analysisv1alpha1.AnalysisSchedule) {
+			o.Spec.Symbols = []analysisv1alpha1.Symbol{"XXXUSDT", "YYYUSDT"}
+			o.Spec.TopGainers = nil
+		})
+		Eventually(func() []analysisv1alpha1.Symbol { return fetch(ctx, s).Status.ResolvedSymbols }, "10s", "50ms").Should(BeEmpty())
+		Expect(fetch(ctx, s).Status.Symbols.Total).To(Equal(int32(2)))
+	})
+})

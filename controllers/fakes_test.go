@@ -26,8 +26,10 @@ type recordingRefresher struct {
 	signals    map[string][]analysis.SignalChange
 	runErr     map[string]error
 	evicted    []string
-	delay      time.Duration
-	degraded   bool
+	// gainers are what a topGainers job of the schedule resolves to, biggest first.
+	gainers  map[string][]string
+	delay    time.Duration
+	degraded bool
 }
 
 func newRecordingRefresher(clk clock.PassiveClock) *recordingRefresher {
@@ -35,7 +37,7 @@ func newRecordingRefresher(clk clock.PassiveClock) *recordingRefresher {
 		clock: clk,
 		runs:  map[string][]time.Time{}, jobs: map[string]refresh.Job{}, inFlight: map[string]int{},
 		overlapped: map[string]bool{}, failures: map[string]refresh.SymbolFailure{},
-		signals: map[string][]analysis.SignalChange{}, runErr: map[string]error{},
+		signals: map[string][]analysis.SignalChange{}, runErr: map[string]error{}, gainers: map[string][]string{},
 	}
 }
 
@@ -51,8 +53,12 @@ func (f *recordingRefresher) Refresh(ctx context.Context, job refresh.Job) (refr
 	runErr := f.runErr[job.Schedule]
 	signals := f.signals[job.Schedule]
 	delete(f.signals, job.Schedule)
-	var report refresh.Report
-	for _, s := range job.Symbols {
+	report := refresh.Report{Symbols: job.Symbols}
+	if q := job.TopGainers; q != nil {
+		top := f.gainers[job.Schedule]
+		report.Symbols = slices.Clone(top[:min(len(top), q.Limit)])
+	}
+	for _, s := range report.Symbols {
 		if fail, ok := f.failures[s]; ok {
 			fail.Symbol = s
 			report.Failures = append(report.Failures, fail)
@@ -125,6 +131,12 @@ func (f *recordingRefresher) everOverlapped(schedule string) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.overlapped[schedule]
+}
+
+func (f *recordingRefresher) setGainers(schedule string, symbols ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.gainers[schedule] = symbols
 }
 
 func (f *recordingRefresher) failSymbol(symbol, reason, msg string) {

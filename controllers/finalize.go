@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,7 +34,7 @@ func (r *AnalysisScheduleReconciler) finalize(ctx context.Context, obj *analysis
 	return client.IgnoreNotFound(r.Patch(ctx, obj, patch))
 }
 
-// uncoveredSymbols are obj's symbols that no other live schedule, in any namespace, still lists:
+// uncoveredSymbols are obj's symbols that no other live schedule, in any namespace, still covers:
 // the cache is shared, so another schedule's entries must survive this deletion.
 func (r *AnalysisScheduleReconciler) uncoveredSymbols(ctx context.Context, obj *analysisv1alpha1.AnalysisSchedule) ([]string, error) {
 	var all analysisv1alpha1.AnalysisScheduleList
@@ -46,15 +47,21 @@ func (r *AnalysisScheduleReconciler) uncoveredSymbols(ctx context.Context, obj *
 		if other.UID == obj.UID || !other.DeletionTimestamp.IsZero() {
 			continue
 		}
-		for _, s := range other.Spec.Symbols {
+		for _, s := range coveredBy(other) {
 			covered[s] = true
 		}
 	}
 	var orphans []string
-	for _, s := range obj.Spec.Symbols {
+	for _, s := range coveredBy(obj) {
 		if !covered[s] {
 			orphans = append(orphans, string(s))
 		}
 	}
 	return orphans, nil
+}
+
+// coveredBy are the symbols whose cached results a schedule may have written: its list, and the
+// gainers its last run resolved.
+func coveredBy(s *analysisv1alpha1.AnalysisSchedule) []analysisv1alpha1.Symbol {
+	return append(slices.Clone(s.Spec.Symbols), s.Status.ResolvedSymbols...)
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/gainers"
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/refresh"
 )
@@ -46,9 +47,14 @@ func jobFor(s *analysisv1alpha1.AnalysisSchedule) (refresh.Job, error) {
 	for i, tf := range s.Spec.Timeframes {
 		timeframes[i] = string(tf)
 	}
+	var top *gainers.Query
+	if g := s.Spec.TopGainers; g != nil {
+		top = &gainers.Query{Limit: int(g.Limit), QuoteAsset: g.QuoteAsset, MinQuoteVolume: float64(g.MinQuoteVolume)}
+	}
 	return refresh.Job{
 		Schedule:    s.Namespace + "/" + s.Name,
 		Symbols:     symbols,
+		TopGainers:  top,
 		Timeframes:  timeframes,
 		Candles:     int(s.Spec.Candles),
 		Concurrency: int(s.Spec.Concurrency),

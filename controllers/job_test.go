@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/gainers"
 	"github.com/hama-operator/hama-operator/internal/market"
 )
 
@@ -79,5 +80,20 @@ func TestScheduleExchangesAreTheMarketSources(t *testing.T) {
 		if string(e) != market.Exchanges[i] {
 			t.Errorf("exchange %d: api/v1alpha1 %q, market %q", i, e, market.Exchanges[i])
 		}
+	}
+}
+
+func TestJobForMapsTopGainers(t *testing.T) {
+	s := newSchedule("g", time.Minute)
+	s.Spec.Candles = 500
+	s.Spec.Source.Exchange = analysisv1alpha1.ExchangeBinanceFutures
+	s.Spec.TopGainers = &analysisv1alpha1.TopGainersSpec{Limit: 7, QuoteAsset: "USDC", MinQuoteVolume: 250000}
+	job, err := jobFor(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(job.Symbols) != 0 || job.TopGainers == nil || job.Exchange != market.BinanceFutures ||
+		*job.TopGainers != (gainers.Query{Limit: 7, QuoteAsset: "USDC", MinQuoteVolume: 250000}) {
+		t.Fatalf("job = %+v, gainers %+v", job, job.TopGainers)
 	}
 }

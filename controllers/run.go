@@ -65,6 +65,10 @@ func (r *AnalysisScheduleReconciler) run(ctx context.Context, obj *analysisv1alp
 		obj.Status.FailedSymbols = nil
 		setCondition(obj, analysisv1alpha1.ConditionReady, metav1.ConditionFalse, ReasonRefreshFailed, err.Error())
 	} else {
+		obj.Status.ResolvedSymbols = nil
+		if job.TopGainers != nil {
+			obj.Status.ResolvedSymbols = toSymbols(report.Symbols)
+		}
 		result = applyReport(obj, job, report, end.Sub(start))
 		if result == resultSuccess {
 			obj.Status.LastSuccessfulRunTime = metaTime(end)
@@ -82,7 +86,7 @@ func (r *AnalysisScheduleReconciler) run(ctx context.Context, obj *analysisv1alp
 
 // applyReport writes a run's report into the status and returns the run's result.
 func applyReport(obj *analysisv1alpha1.AnalysisSchedule, job refresh.Job, report refresh.Report, took time.Duration) string {
-	total := len(job.Symbols)
+	total := len(report.Symbols)
 	failed := len(report.Failures)
 	obj.Status.Symbols = analysisv1alpha1.SymbolCounts{
 		Total: int32(total), Succeeded: int32(report.Succeeded), Failed: int32(failed),
@@ -160,6 +164,14 @@ func (r *AnalysisScheduleReconciler) announceSignals(obj *analysisv1alpha1.Analy
 		parts = append(parts, fmt.Sprintf("and %d more", extra))
 	}
 	r.Recorder.Eventf(obj, nil, "Normal", "SignalChanged", "Refresh", "%s", strings.Join(parts, "; "))
+}
+
+func toSymbols(in []string) []analysisv1alpha1.Symbol {
+	out := make([]analysisv1alpha1.Symbol, len(in))
+	for i, s := range in {
+		out[i] = analysisv1alpha1.Symbol(s)
+	}
+	return out
 }
 
 // runTimeout bounds one run: two intervals, and at least a minute for short intervals.

@@ -62,7 +62,17 @@ var _ = Describe("AnalysisSchedule validation", func() {
 			GinkgoWriter.Printf("REJECTED | %s\n", err.Error())
 		},
 		Entry("no symbols field", validSpec(map[string]any{"symbols": nil}),
-			`spec.symbols: Required value`),
+			`set exactly one of symbols (a fixed list) and topGainers (the exchange's biggest gainers, resolved at every run)`),
+		Entry("both symbols and topGainers", validSpec(map[string]any{"topGainers": map[string]any{"limit": 10}}),
+			`set exactly one of symbols (a fixed list) and topGainers`),
+		Entry("topGainers limit 0", validSpec(map[string]any{"symbols": nil, "topGainers": map[string]any{"limit": 0}}),
+			`spec.topGainers.limit: Invalid value: 0: spec.topGainers.limit in body should be greater than or equal to 1`),
+		Entry("topGainers limit 101", validSpec(map[string]any{"symbols": nil, "topGainers": map[string]any{"limit": 101}}),
+			`spec.topGainers.limit in body should be less than or equal to 100`),
+		Entry("lowercase quote asset", validSpec(map[string]any{"symbols": nil, "topGainers": map[string]any{"quoteAsset": "usdt"}}),
+			`quoteAsset must be 2 to 10 uppercase letters or digits, like USDT`),
+		Entry("negative minimum volume", validSpec(map[string]any{"symbols": nil, "topGainers": map[string]any{"minQuoteVolume": -1}}),
+			`spec.topGainers.minQuoteVolume in body should be greater than or equal to 0`),
 		Entry("empty symbols", validSpec(map[string]any{"symbols": []any{}}),
 			`spec.symbols in body should have at least 1 items`),
 		Entry("duplicate symbols", validSpec(map[string]any{"symbols": []any{"BTCUSDT", "BTCUSDT"}}),
@@ -121,6 +131,15 @@ var _ = Describe("AnalysisSchedule validation", func() {
 		Expect(spec["source"]).To(Equal(map[string]any{"exchange": "binance"}))
 		Expect(spec["hama"]).To(HaveKeyWithValue("openLength", BeEquivalentTo(45)))
 		Expect(spec["hama"]).To(HaveKeyWithValue("bollingerMultiplier", "2.0"))
+	})
+
+	It("accepts topGainers without symbols and fills in its defaults", func() {
+		u := manifest("gainers-defaults", validSpec(map[string]any{"symbols": nil, "topGainers": map[string]any{}, "suspend": true}))
+		Expect(k8sClient.Create(ctx, u)).To(Succeed())
+		DeferCleanup(func() { Expect(k8sClient.Delete(ctx, u)).To(Succeed()) })
+		spec := u.Object["spec"].(map[string]any)
+		Expect(spec["topGainers"]).To(And(HaveKeyWithValue("limit", BeEquivalentTo(20)), HaveKeyWithValue("quoteAsset", "USDT")))
+		Expect(spec).NotTo(HaveKey("symbols"))
 	})
 
 	It("accepts every sample in config/samples", func() {

@@ -104,6 +104,7 @@ cat <<MSG
 hama-operator is running (logs in $DEV/).
   REST API:  http://127.0.0.1:$API_PORT/api/gainer-analysis/cache-stats
              curl -s -XPOST http://127.0.0.1:$API_PORT/api/gainer-analysis/analyze-symbol -d '{"symbol":"BTCUSDT"}'
+             http://127.0.0.1:$API_PORT/api/gainer-analysis/top-gainers?limit=20&market=spot
   Metrics:   http://127.0.0.1:$METRICS_PORT/metrics
   Probes:    http://127.0.0.1:$PROBE_PORT/readyz
   kubectl:   export KUBECONFIG=$KUBECONFIG_FILE PATH=$ASSETS:\$PATH

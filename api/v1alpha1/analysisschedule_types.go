@@ -134,15 +134,48 @@ type HAMAParameters struct {
 	BollingerMultiplier string `json:"bollingerMultiplier,omitempty"`
 }
 
+// TopGainersSpec follows the exchange's biggest 24-hour gainers instead of a fixed list.
+type TopGainersSpec struct {
+	// limit is how many gainers to analyse, the biggest first.
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +optional
+	Limit int32 `json:"limit,omitempty"`
+
+	// quoteAsset keeps the pairs quoted in this asset, as USDT keeps BTCUSDT and drops ETHBTC.
+	// +kubebuilder:default=USDT
+	// +kubebuilder:validation:MinLength=2
+	// +kubebuilder:validation:MaxLength=10
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Z0-9]{2,10}$')",message="quoteAsset must be 2 to 10 uppercase letters or digits, like USDT"
+	// +optional
+	QuoteAsset string `json:"quoteAsset,omitempty"`
+
+	// minQuoteVolume drops pairs that traded less than this over 24 hours, in the quote asset
+	// (1000000 with USDT: at least a million dollars).
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	MinQuoteVolume int64 `json:"minQuoteVolume,omitempty"`
+}
+
 // AnalysisScheduleSpec is what a user asks for: which symbols to keep analysed, how often and how.
+// +kubebuilder:validation:XValidation:rule="has(self.symbols) != has(self.topGainers)",message="set exactly one of symbols (a fixed list) and topGainers (the exchange's biggest gainers, resolved at every run)"
 // +kubebuilder:validation:XValidation:rule="!has(self.ttl) || duration(self.ttl) >= duration(self.interval)",message="ttl must be at least the interval, or cached results expire between two refreshes"
 // +kubebuilder:validation:XValidation:rule="!has(self.hama) || self.candles > self.hama.bollingerLength",message="candles must be greater than hama.bollingerLength, or the Bollinger Bands cannot be computed"
 type AnalysisScheduleSpec struct {
-	// symbols to analyse, uppercase as the exchange spells them.
+	// symbols to analyse, uppercase as the exchange spells them. Exactly one of symbols and
+	// topGainers is set.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=1000
 	// +listType=set
-	Symbols []Symbol `json:"symbols"`
+	// +optional
+	Symbols []Symbol `json:"symbols,omitempty"`
+
+	// topGainers analyses the exchange's biggest 24-hour gainers (spec.source.exchange's market),
+	// resolved again at every run; symbols that leave the list are no longer refreshed and expire
+	// after their ttl.
+	// +optional
+	TopGainers *TopGainersSpec `json:"topGainers,omitempty"`
 
 	// interval between two refreshes; at least 10s.
 	// +kubebuilder:default="5m"
@@ -247,6 +280,13 @@ type AnalysisScheduleStatus struct {
 	// +listType=atomic
 	// +optional
 	FailedSymbols []SymbolFailure `json:"failedSymbols,omitempty"`
+
+	// resolvedSymbols are the symbols the last run of a topGainers schedule analysed, biggest gainer
+	// first.
+	// +kubebuilder:validation:MaxItems=100
+	// +listType=atomic
+	// +optional
+	ResolvedSymbols []Symbol `json:"resolvedSymbols,omitempty"`
 
 	// cacheBackend is the cache backend that took the last run's results: redis or memory.
 	// +optional

@@ -67,18 +67,18 @@ func (s *Server) compute(ctx context.Context, symbol, exchange string, wait time
 	defer cancel()
 	doc, err := s.analyzer.AnalyzeOn(ctx, exchange, symbol)
 	if err != nil && len(doc.Timeframes) == 0 {
-		return nil, upstreamError(symbol, err)
+		return nil, upstreamError("analysing "+symbol, err)
 	}
 	return analysis.Encode(doc)
 }
 
-// upstreamError maps an analysis failure to the status a client can act on.
-func upstreamError(symbol string, err error) error {
+// upstreamError maps a failure of what (an analysis, a ticker) to the status a client can act on.
+func upstreamError(what string, err error) error {
 	var ae *apiError
 	if errors.As(err, &ae) {
 		return ae
 	}
-	out := &apiError{status: http.StatusBadGateway, msg: "analysing " + symbol + ": " + err.Error(), reason: refresh.Reason(err)}
+	out := &apiError{status: http.StatusBadGateway, msg: what + ": " + err.Error(), reason: refresh.Reason(err)}
 	switch out.reason {
 	case market.ReasonInvalidSymbol:
 		out.status = http.StatusNotFound

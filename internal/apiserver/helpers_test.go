@@ -24,6 +24,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/cache/redistest"
+	"github.com/hama-operator/hama-operator/internal/gainers"
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/market/simulated"
@@ -53,6 +54,9 @@ func (m *testMarket) Klines(ctx context.Context, symbol, interval string, limit 
 	}
 	return m.sim.Klines(ctx, symbol, interval, limit)
 }
+
+// Tickers is the simulated listing, for the gainers routes.
+func (m *testMarket) Tickers(ctx context.Context) ([]market.Ticker, error) { return m.sim.Tickers(ctx) }
 
 type testSources struct{ src market.Source }
 
@@ -147,6 +151,12 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 		Defaults: refresh.Job{Exchange: "simulated", Timeframes: []string{"15m", "1h"}, Candles: 450,
 			TTL: 15 * time.Minute, Params: hama.DefaultParams()},
 	}}
+	switch b := cfg.Gainers.(type) {
+	case nil:
+		cfg.Gainers = &gainers.Board{Sources: testSources{mkt}, Store: store}
+	case *gainers.Board:
+		b.Store = store
+	}
 	f.server = New(cfg, store, f.analyzer, fakeKube(t), tokenAuth{}, f.rec, logr.Discard())
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { _ = store.Start(ctx) }()

@@ -134,6 +134,7 @@ func (s *Server) upsertSchedule(ctx context.Context, r *http.Request, ref schedu
 		base := obj.DeepCopy()
 		if len(symbols) > 0 {
 			obj.Spec.Symbols = symbols
+			obj.Spec.TopGainers = nil // the call names the list: a schedule that followed the gainers stops
 		}
 		obj.Spec.Suspend = false
 		if intervalMinutes != nil {
@@ -243,6 +244,9 @@ func scheduleStatusOf(o *analysisv1alpha1.AnalysisSchedule) scheduleStatus {
 		Name: o.Name, Namespace: o.Namespace, Suspended: o.Spec.Suspend, Symbols: o.Spec.Symbols,
 		IntervalMinutes: o.Spec.Interval.Minutes(), LastRunTime: o.Status.LastRunTime, NextRunTime: o.Status.NextRunTime,
 		Counts: o.Status.Symbols, FailedSymbols: o.Status.FailedSymbols,
+	}
+	if o.Spec.TopGainers != nil {
+		st.Symbols = o.Status.ResolvedSymbols // the gainers its last run followed
 	}
 	if c := meta.FindStatusCondition(o.Status.Conditions, analysisv1alpha1.ConditionReady); c != nil {
 		st.Ready, st.Reason, st.Message = c.Status == metav1.ConditionTrue, c.Reason, c.Message

@@ -193,6 +193,26 @@ var _ = Describe("scheduler routes with Kubernetes authentication", Ordered, fun
 		Expect(string(data)).To(ContainSubstring(`"name":"default"`))
 	})
 
+	It("shows a topGainers schedule's resolved list, and turns it into a fixed list on start", func() {
+		obj := &analysisv1alpha1.AnalysisSchedule{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "gainers"},
+			Spec: analysisv1alpha1.AnalysisScheduleSpec{Interval: metav1.Duration{Duration: 5 * time.Minute},
+				TopGainers: &analysisv1alpha1.TopGainersSpec{Limit: 2}}}
+		Expect(k8sClient.Create(ctx, obj)).To(Succeed())
+		obj.Status.ResolvedSymbols = []analysisv1alpha1.Symbol{"PEPEUSDT", "WIFUSDT"}
+		Expect(k8sClient.Status().Update(ctx, obj)).To(Succeed())
+
+		status, _, data := call("GET", "/api/v1/schedules?namespace="+ns, "", nil)
+		Expect(status).To(Equal(http.StatusOK))
+		Expect(string(data)).To(ContainSubstring(`"name":"gainers"`))
+		Expect(string(data)).To(ContainSubstring(`"symbols":["PEPEUSDT","WIFUSDT"]`))
+
+		status, env, _ := call("POST", "/api/gainer-analysis/scheduler/start", editor,
+			map[string]any{"symbols": []string{"BTCUSDT"}, "name": "gainers"})
+		Expect(status).To(Equal(http.StatusOK), env.Msg)
+		Expect(schedule("gainers").Spec.TopGainers).To(BeNil())
+		Expect(schedule("gainers").Spec.Symbols).To(Equal([]analysisv1alpha1.Symbol{"BTCUSDT"}))
+	})
+
 	It("passes the CRD's validation message on as 422", func() {
 		status, env, _ := call("POST", "/api/gainer-analysis/scheduler/start", editor,
 			map[string]any{"symbols": []string{"BTCUSDT"}, "interval_minutes": 0.05, "name": "too-fast"})

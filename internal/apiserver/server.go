@@ -70,6 +70,11 @@ type Config struct {
 	// CORSAllowedOrigins are the origins whose browser pages may call the API ("*": any); none by
 	// default, as browsers then refuse cross-origin calls.
 	CORSAllowedOrigins []string
+	// Gainers ranks symbols for the top-gainers and refresh routes; without it they do not exist.
+	Gainers GainerBoard
+	// MarketExchanges overrides the exchange of a gainers market (spot, futures); by default they
+	// are binance and binance-futures, as for every legacy route's market.
+	MarketExchanges map[string]string
 }
 
 // Server is the REST API. It is a controller-runtime Runnable that runs on every replica.
@@ -126,6 +131,10 @@ func (s *Server) routes() {
 	s.handle("POST "+g+"analyze-batch", s.analyzeBatch)
 	s.handle("POST "+g+"preload", s.preload)
 	s.handle("GET "+g+"cache-stats", s.cacheStats)
+	if s.cfg.Gainers != nil {
+		s.handle("GET "+g+"top-gainers", s.topGainers)
+		s.handle("POST "+g+"refresh", s.refreshGainers)
+	}
 	s.handle("GET /api/v1/analysis/{symbol}", s.getAnalysis)
 	s.handle("GET /api/v1/analysis", s.listAnalyses)
 	// Without a Kubernetes client (a development server) the schedule routes do not exist.

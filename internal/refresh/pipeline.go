@@ -14,6 +14,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/gainers"
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/market"
 )
@@ -29,6 +30,11 @@ type SourceProvider interface {
 	Source(exchange, baseURL string) (market.Source, error)
 }
 
+// GainerRanker ranks an exchange's symbols by 24-hour price change; gainers.Board implements it.
+type GainerRanker interface {
+	Top(ctx context.Context, exchange, baseURL string, q gainers.Query) ([]market.Ticker, gainers.Snapshot, error)
+}
+
 // AnalysisObserver counts per-symbol analyses ("success" or "failure").
 type AnalysisObserver interface {
 	ObserveSymbolAnalysis(result string)
@@ -38,6 +44,8 @@ type AnalysisObserver interface {
 type Pipeline struct {
 	Sources SourceProvider
 	Store   Store
+	// Gainers resolves the symbols of jobs with TopGainers.
+	Gainers GainerRanker
 	// Keys names the cache keys; empty means DefaultKeyPrefix.
 	Keys KeyPrefix
 	// Backend names the cache backend currently taking writes ("redis" or "memory").
@@ -61,13 +69,17 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
+	symbols, err := p.symbols(ctx, job)
+	if err != nil {
+		return Report{}, err
+	}
 	var (
 		mu     sync.Mutex
-		report Report
+		report = Report{Symbols: symbols}
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(max(job.Concurrency, 1))
-	for _, symbol := range job.Symbols {
+	for _, symbol := range symbols {
 		g.Go(func() error {
 			signals, err := p.refreshSymbol(gctx, src, job, symbol)
 			mu.Lock()
@@ -93,6 +105,23 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 		report.CacheDegraded = p.Degraded()
 	}
 	return report, nil
+}
+
+// symbols are the job's symbols, or the gainers its TopGainers selects now. Symbols that left the
+// gainers are simply not refreshed: their cached results expire after their TTL, and another
+// schedule may still cover them.
+func (p *Pipeline) symbols(ctx context.Context, job Job) ([]string, error) {
+	if job.TopGainers == nil {
+		return job.Symbols, nil
+	}
+	if p.Gainers == nil {
+		return nil, errors.New("this operator cannot resolve top gainers: no ticker source is configured")
+	}
+	top, _, err := p.Gainers.Top(ctx, job.Exchange, job.BaseURL, *job.TopGainers)
+	if err != nil {
+		return nil, fmt.Errorf("resolving the top gainers: %w", err)
+	}
+	return gainers.Symbols(top), nil
 }
 
 // AnalyzeNow analyses one symbol with the default settings and merges it into the cache, for a

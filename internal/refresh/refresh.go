@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/gainers"
 	"github.com/hama-operator/hama-operator/internal/hama"
 )
 
@@ -30,8 +31,11 @@ func (p KeyPrefix) Symbol(key string) string { return strings.TrimPrefix(key, st
 // Job is everything one run needs.
 type Job struct {
 	// Schedule names the owner ("namespace/name") for logs.
-	Schedule    string
-	Symbols     []string
+	Schedule string
+	// Symbols to analyse; empty when TopGainers picks them at the start of the run.
+	Symbols []string
+	// TopGainers, when set, selects the exchange's biggest 24-hour gainers as the symbols.
+	TopGainers  *gainers.Query
 	Timeframes  []string
 	Candles     int
 	Concurrency int
@@ -52,6 +56,8 @@ type SymbolFailure struct {
 
 // Report is the outcome of one run.
 type Report struct {
+	// Symbols are the symbols the run analysed: the job's, or the gainers it resolved, in their order.
+	Symbols   []string
 	Succeeded int
 	Failures  []SymbolFailure
 	// Signals are HAMA crosses that are new since the previously cached result.
