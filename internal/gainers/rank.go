@@ -38,7 +38,8 @@ func Top(tickers []market.Ticker, q Query) []market.Ticker {
 	var out []market.Ticker
 	for _, t := range tickers {
 		base, ok := strings.CutSuffix(t.Symbol, quote)
-		if !ok || base == "" || !plainSymbol(t.Symbol) || t.QuoteVolume <= 0 || t.QuoteVolume < q.MinQuoteVolume || leveraged(base, quote, listed) {
+		tooSmall := t.QuoteVolume <= 0 || t.QuoteVolume < q.MinQuoteVolume
+		if !ok || base == "" || !plainSymbol(t.Symbol) || tooSmall || leveraged(base, quote, listed) {
 			continue
 		}
 		out = append(out, t)
