@@ -23,6 +23,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
@@ -34,6 +35,7 @@ import (
 type system struct {
 	t          testing.TB
 	kube       client.Client
+	restConfig *rest.Config // the admin user's
 	kubeconfig string
 	manager    string // the operator binary
 	redisAddr  string
@@ -81,7 +83,8 @@ func startSystem(t testing.TB) *system {
 	scheme := runtime.NewScheme()
 	_ = clientgoscheme.AddToScheme(scheme)
 	_ = analysisv1alpha1.AddToScheme(scheme)
-	if s.kube, err = client.New(user.Config(), client.Options{Scheme: scheme}); err != nil {
+	s.restConfig = user.Config()
+	if s.kube, err = client.New(s.restConfig, client.Options{Scheme: scheme}); err != nil {
 		t.Fatal(err)
 	}
 	s.exchange = newFakeExchange(t)
