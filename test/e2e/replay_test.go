@@ -112,7 +112,6 @@ func TestOriginalClientsReplay(t *testing.T) {
     "interval_minutes": 5
   }`, true, started},
 		{designDoc + " 3", "GET", "scheduler/status", "", false, schedulerStatus},
-		{designDoc + " 1", "GET", "cache-stats", "", false, cacheStats},
 		{designDoc + " 2", "POST", "analyze-symbol", `{"symbol": "BTCUSDT"}`, false, analysis},
 		{"HAMA_CACHE_CONFIG.md 5", "POST", "analyze-symbol", `{
   "symbol": "BTCUSDT",
@@ -126,6 +125,8 @@ func TestOriginalClientsReplay(t *testing.T) {
 		{"gainer_analysis.py preload_symbols", "POST", "preload", `{
             "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
         }`, true, preload},
+		// After the analyses above, so that symbols[] has elements whose kind can be checked.
+		{designDoc + " 1", "GET", "cache-stats", "", false, cacheStats},
 	}
 	api := "http://" + op.api + "/api/gainer-analysis/"
 	for _, c := range calls {
@@ -160,13 +161,16 @@ func TestOriginalClientsReplay(t *testing.T) {
 	// started again: its results come back at once, not at its next run time.
 	t.Run("results lost while the operator was down come back at once", func(t *testing.T) {
 		keys := []string{"hama:analysis:BTCUSDT", "hama:analysis:ETHUSDT", "hama:analysis:SOLUSDT"}
-		s.eventually("the scheduled run stored every symbol", 60*time.Second, func() error {
+		var before analysisv1alpha1.AnalysisScheduleStatus
+		s.eventually("the scheduled run stored every symbol and set its next run", 60*time.Second, func() error {
 			if n := raw.Exists(ctx, keys...).Val(); n != 3 {
 				return fmt.Errorf("%d of 3 keys", n)
 			}
+			if before = s.get("default").Status; before.NextRunTime == nil {
+				return fmt.Errorf("no next run time in the status yet")
+			}
 			return nil
 		})
-		before := s.get("default").Status
 		if before.NextRunTime == nil || time.Until(before.NextRunTime.Time) < 2*time.Minute {
 			t.Fatalf("next run at %v: too close to tell a refill from the scheduled run", before.NextRunTime)
 		}
