@@ -34,7 +34,6 @@ var (
 	refresher *recordingRefresher
 	// fakeClock is the reconciler's clock: schedules run when a test moves it, never on their own.
 	fakeClock *clocktesting.FakeClock
-	results   *fakeResults
 	metrics   *recordingMetrics
 	stopMgr   context.CancelFunc
 )
@@ -75,7 +74,6 @@ var _ = BeforeSuite(func() {
 	// Whole seconds, as status times are stored.
 	fakeClock = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
 	refresher = newRecordingRefresher(fakeClock)
-	results = &fakeResults{}
 	metrics = newRecordingMetrics()
 	r := &AnalysisScheduleReconciler{
 		Client:            mgr.GetClient(),
@@ -86,7 +84,7 @@ var _ = BeforeSuite(func() {
 		Clock:             fakeClock,
 		JitterPercentage:  0,
 		MaxConcurrentRuns: 16,
-		Results:           results,
+		Results:           fakeResults{},
 		// Short, so that a test sees a lost result refilled within seconds; the refill waits as long
 		// after a run, which the test relies on too.
 		ResultsCheckInterval: time.Second,

@@ -166,7 +166,7 @@ var _ = Describe("scheduler routes with Kubernetes authentication", Ordered, fun
 			Status: metav1.ConditionFalse, Reason: "PartialFailure", Message: "1 of 1 symbols failed"})
 		Expect(k8sClient.Status().Update(ctx, obj)).To(Succeed())
 
-		status, env, data := call("GET", "/api/gainer-analysis/scheduler/status", "", nil)
+		status, env, data := call("GET", "/api/gainer-analysis/scheduler/status?namespace="+ns, "", nil)
 		Expect(status).To(Equal(http.StatusOK), env.Msg)
 		var got struct {
 			Running         bool             `json:"running"`
