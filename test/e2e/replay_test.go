@@ -86,10 +86,38 @@ func TestOriginalClientsReplay(t *testing.T) {
 		{"symbols[]", "string", nil},
 		{"memory_cache_fallback", "int", nil},
 	}
-	analysis := []field{
+	// What the gainers page (quantdinger_vue/src/views/gainer-analysis/index.vue) reads of an
+	// analysis, in its table and its detail drawer: the original service's view.
+	legacyView := func(prefix string) []field {
+		return []field{
+			{prefix + "hama_analysis.trend", "string", []any{"uptrend", "downtrend", "sideways"}},
+			{prefix + "hama_analysis.recommendation", "string", []any{"BUY", "SELL", "HOLD"}},
+			{prefix + "hama_analysis.confidence", "number", nil},
+			{prefix + "hama_analysis.technical_indicators.rsi", "number", nil},
+			{prefix + "hama_analysis.technical_indicators.macd", "string", []any{"bullish", "bearish", "neutral"}},
+			{prefix + "hama_analysis.technical_indicators.ema_20", "number", nil},
+			{prefix + "hama_analysis.technical_indicators.ema_50", "number", nil},
+			{prefix + "hama_analysis.technical_indicators.support_level", "number", nil},
+			{prefix + "conditions.meets_buy_criteria", "bool", nil},
+			{prefix + "conditions.meets_sell_criteria", "bool", nil},
+			{prefix + "conditions.summary", "string", nil},
+		}
+	}
+	analysis := append([]field{
 		{"symbol", "string", []any{"BTCUSDT"}},
 		{"cached", "bool", nil},
-	}
+		{"is_cached", "bool", nil},
+		{"timestamp", "string", nil},
+		{"cached_at", "string", nil},
+	}, legacyView("")...)
+	gainersPage := append([]field{
+		{"symbols", "array", nil},
+		{"symbols[].symbol", "string", nil},
+		{"symbols[].base_asset", "string", nil},
+		{"symbols[].price", "number", nil},
+		{"symbols[].price_change_percent", "number", nil},
+		{"symbols[].volume", "number", nil},
+	}, legacyView("symbols[].")...)
 	batch := []field{
 		{"results", "object", nil},
 		{"results.*", "object", nil},
@@ -125,6 +153,9 @@ func TestOriginalClientsReplay(t *testing.T) {
 		{"gainer_analysis.py preload_symbols", "POST", "preload", `{
             "symbols": ["BTCUSDT", "ETHUSDT", "SOLUSDT"]
         }`, true, preload},
+		// The gainers page's calls (quantdinger_vue/src/api/gainerAnalysis.js), as it sends them.
+		{"gainerAnalysis.js getTopGainers", "GET", "top-gainers?limit=20&market=spot", "", false, gainersPage},
+		{"gainerAnalysis.js refreshAnalysis", "POST", "refresh", `{"limit":20,"market":"spot"}`, true, gainersPage},
 		// After the analyses above, so that symbols[] has elements whose kind can be checked.
 		{designDoc + " 1", "GET", "cache-stats", "", false, cacheStats},
 	}
