@@ -166,8 +166,6 @@ var _ = Describe("scheduler routes with Kubernetes authentication", Ordered, fun
 			Status: metav1.ConditionFalse, Reason: "PartialFailure", Message: "1 of 1 symbols failed"})
 		Expect(k8sClient.Status().Update(ctx, obj)).To(Succeed())
 
-		status, env, data := call("GET", "/api/gainer-analysis/scheduler/status?namespace="+ns, "", nil)
-		Expect(status).To(Equal(http.StatusOK), env.Msg)
 		var got struct {
 			Running         bool             `json:"running"`
 			SymbolsCount    int              `json:"symbols_count"`
@@ -175,7 +173,14 @@ var _ = Describe("scheduler routes with Kubernetes authentication", Ordered, fun
 			CacheStats      map[string]any   `json:"cache_stats"`
 			Schedules       []scheduleStatus `json:"schedules"`
 		}
-		Expect(json.Unmarshal(data, &got)).To(Succeed())
+		// The status comes from the informer cache, which sees the update a moment later.
+		Eventually(func(g Gomega) {
+			status, env, data := call("GET", "/api/gainer-analysis/scheduler/status?namespace="+ns, "", nil)
+			g.Expect(status).To(Equal(http.StatusOK), env.Msg)
+			g.Expect(json.Unmarshal(data, &got)).To(Succeed())
+			g.Expect(got.Schedules).To(HaveLen(1))
+			g.Expect(got.Schedules[0].LastRunTime).NotTo(BeNil())
+		}).Should(Succeed())
 		Expect(got.Running).To(BeTrue())
 		Expect(got.SymbolsCount).To(Equal(1))
 		Expect(got.IntervalMinutes).To(Equal(10.0))
@@ -188,7 +193,7 @@ var _ = Describe("scheduler routes with Kubernetes authentication", Ordered, fun
 		Expect(s.FailedSymbols).To(ConsistOf(analysisv1alpha1.SymbolFailure{Symbol: "SOLUSDT", Reason: "RateLimited", Message: "429"}))
 		Expect(s.LastRunTime).NotTo(BeNil())
 
-		status, _, data = call("GET", "/api/v1/schedules?namespace="+ns, "", nil)
+		status, _, data := call("GET", "/api/v1/schedules?namespace="+ns, "", nil)
 		Expect(status).To(Equal(http.StatusOK))
 		Expect(string(data)).To(ContainSubstring(`"name":"default"`))
 	})
@@ -201,10 +206,13 @@ var _ = Describe("scheduler routes with Kubernetes authentication", Ordered, fun
 		obj.Status.ResolvedSymbols = []analysisv1alpha1.Symbol{"PEPEUSDT", "WIFUSDT"}
 		Expect(k8sClient.Status().Update(ctx, obj)).To(Succeed())
 
-		status, _, data := call("GET", "/api/v1/schedules?namespace="+ns, "", nil)
-		Expect(status).To(Equal(http.StatusOK))
-		Expect(string(data)).To(ContainSubstring(`"name":"gainers"`))
-		Expect(string(data)).To(ContainSubstring(`"symbols":["PEPEUSDT","WIFUSDT"]`))
+		// Lists come from the informer cache, which sees the status update a moment later.
+		Eventually(func(g Gomega) {
+			status, _, data := call("GET", "/api/v1/schedules?namespace="+ns, "", nil)
+			g.Expect(status).To(Equal(http.StatusOK))
+			g.Expect(string(data)).To(ContainSubstring(`"name":"gainers"`))
+			g.Expect(string(data)).To(ContainSubstring(`"symbols":["PEPEUSDT","WIFUSDT"]`))
+		}).Should(Succeed())
 
 		status, env, _ := call("POST", "/api/gainer-analysis/scheduler/start", editor,
 			map[string]any{"symbols": []string{"BTCUSDT"}, "name": "gainers"})
