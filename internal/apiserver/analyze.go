@@ -145,7 +145,7 @@ func (s *Server) analyzeSymbol(w http.ResponseWriter, r *http.Request) {
 	if symbol != req.Symbol {
 		l.requested = req.Symbol
 	}
-	writeAnalysis(w, l, time.Now(), legacyNowForm)
+	writeAnalysis(w, l, s.cfg.Clock.Now(), legacyNowForm)
 }
 
 // authorize checks a token for mutating work (forced refresh, preload), and for reads when configured.
@@ -309,7 +309,7 @@ func (s *Server) batch(ctx context.Context, items []batchItem, exchange string, 
 		wg  sync.WaitGroup
 		sem = make(chan struct{}, s.cfg.BatchConcurrency)
 	)
-	now := time.Now()
+	now := s.cfg.Clock.Now()
 	for i, item := range items {
 		out[i].batchItem = item
 		if item.err != nil {

@@ -171,7 +171,7 @@ func (s *Server) serveGainers(w http.ResponseWriter, r *http.Request, mkt string
 	}
 	// Each row is analysed on the market it was ranked in.
 	outcomes := s.batch(r.Context(), items, exchange, force)
-	now := time.Now()
+	now := s.cfg.Clock.Now()
 	resp := gainersResponse{Count: len(top), Timestamp: now.UTC().Format(legacy.TimestampLayout), Market: mkt,
 		Exchange: snap.Exchange, TickerFetchedAt: snap.FetchedAt, Symbols: make([]gainerRow, len(top)),
 		Summary: batchSummary{Total: len(top)}}

@@ -9,8 +9,11 @@ import (
 	"testing"
 	"time"
 
+	clocktesting "k8s.io/utils/clock/testing"
+
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/legacy"
 	"github.com/hama-operator/hama-operator/internal/refresh"
 )
 
@@ -150,14 +153,15 @@ func lookupPath(doc map[string]any, path string) (any, bool) {
 // Every legacy answer that carries an analysis carries the original's fields: analyze-symbol computed
 // and then from Redis, analyze-batch and preload per symbol.
 func TestLegacyAnswersCarryTheOriginalsFields(t *testing.T) {
-	f := newFixture(t)
+	answerClock := clocktesting.NewFakePassiveClock(time.Now())
+	f := newFixture(t, withConfig(func(c *Config) { c.Clock = answerClock }))
 
-	before := time.Now().UTC()
 	computed := f.post(analyzeSymbolPath, "", map[string]any{"symbol": "BTCUSDT"})
 	computed.wantOK(t, nil)
 	first := checkOriginalFields(t, "analyze-symbol computed", computed.env.Data)
 
-	time.Sleep(2 * time.Millisecond) // the answer's timestamp must move while the analysis' does not
+	// The answer's timestamp must move while the analysis' does not.
+	answerClock.SetTime(answerClock.Now().Add(time.Second))
 	hit := f.post(analyzeSymbolPath, "", map[string]any{"symbol": "BTCUSDT"})
 	var meta symbolData
 	hit.wantOK(t, &meta)
@@ -166,9 +170,8 @@ func TestLegacyAnswersCarryTheOriginalsFields(t *testing.T) {
 	}
 	second := checkOriginalFields(t, "analyze-symbol hit", hit.env.Data)
 	// As the original's analyze-symbol: timestamp is the answer's time; the analysis keeps its own.
-	stamp, _ := time.Parse(time.RFC3339Nano, second["timestamp"].(string))
-	if stamp.Before(before) || second["timestamp"] == first["timestamp"] {
-		t.Errorf("hit timestamp %v, want the time of the answer (after %v, not %v)", second["timestamp"], before, first["timestamp"])
+	if want := answerClock.Now().UTC().Format(legacy.TimestampLayout); second["timestamp"] != want || second["timestamp"] == first["timestamp"] {
+		t.Errorf("hit timestamp %v, want the time of the answer %v (not %v)", second["timestamp"], want, first["timestamp"])
 	}
 	analysed := func(doc map[string]any) any { v, _ := lookupPath(doc, "hama_analysis.timestamp"); return v }
 	if analysed(second) != analysed(first) {

@@ -151,7 +151,7 @@ func (s *Server) getAnalysis(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if tf == "" {
-		writeAnalysis(w, l, time.Now(), cleanForm)
+		writeAnalysis(w, l, s.cfg.Clock.Now(), cleanForm)
 		return
 	}
 	doc, err := analysis.Decode(l.doc)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/singleflight"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
@@ -75,6 +76,8 @@ type Config struct {
 	// MarketExchanges overrides the exchange of a gainers market (spot, futures); by default they
 	// are binance and binance-futures, as for every legacy route's market.
 	MarketExchanges map[string]string
+	// Clock stamps answers (timestamp, age_seconds); nil means the real clock. Tests replace it.
+	Clock clock.PassiveClock
 }
 
 // Server is the REST API. It is a controller-runtime Runnable that runs on every replica.
@@ -109,6 +112,9 @@ func New(cfg Config, c Cache, analyzer Analyzer, kube client.Client, auth Author
 	}
 	if cfg.ComputeTimeout <= 0 {
 		cfg.ComputeTimeout = 30 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
 	}
 	cfg.Keys = cmp.Or(cfg.Keys, refresh.DefaultKeyPrefix)
 	cfg.OnDemandTTL = cmp.Or(cfg.OnDemandTTL, refresh.DefaultOnDemandTTL)
