@@ -10,13 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
-	"github.com/hama-operator/hama-operator/internal/cache/redistest"
 )
 
 const interval = 10 * time.Second
@@ -62,11 +60,7 @@ func readyReason(obj *analysisv1alpha1.AnalysisSchedule) (bool, string) {
 
 func TestWholeSystem(t *testing.T) {
 	ctx := context.Background()
-	s := startSystem(t)
-	redisServer := redistest.Start(t)
-	s.redisAddr = redisServer.Addr()
-	raw := redis.NewClient(&redis.Options{Addr: s.redisAddr})
-	defer func() { _ = raw.Close() }()
+	s, redisServer, raw := startSystemWithRedis(t)
 	op := s.startOperator("operator-1")
 
 	var simSymbols []string

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	authnv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -22,7 +21,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
-	"github.com/hama-operator/hama-operator/internal/cache/redistest"
 )
 
 // The original service's clients are its Vue front end (quantdinger_vue/src/api/gainerAnalysis.js
@@ -53,11 +51,7 @@ type replayCall struct {
 
 func TestOriginalClientsReplay(t *testing.T) {
 	ctx := context.Background()
-	s := startSystem(t)
-	redisServer := redistest.Start(t)
-	s.redisAddr = redisServer.Addr()
-	raw := redis.NewClient(&redis.Options{Addr: s.redisAddr})
-	defer func() { _ = raw.Close() }()
+	s, _, raw := startSystemWithRedis(t)
 	const frontEnd = "http://localhost:8000" // the Vue dev server's origin
 	op := s.startOperator("operator-replay", "--api-cors-allowed-origins", frontEnd)
 	token := s.token(ctx, "default", "dashboard")

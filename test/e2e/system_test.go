@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -28,6 +29,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/cache/redistest"
 	"github.com/hama-operator/hama-operator/internal/testenv"
 )
 
@@ -97,6 +99,18 @@ type operator struct {
 	cmd                 *exec.Cmd
 	api, metrics, probe string
 	done                chan struct{}
+}
+
+// startSystemWithRedis is startSystem with a redis-server of its own, and a client of it for the
+// test to look at the keys.
+func startSystemWithRedis(t testing.TB) (*system, *redistest.Server, *redis.Client) {
+	t.Helper()
+	s := startSystem(t)
+	server := redistest.Start(t)
+	s.redisAddr = server.Addr()
+	raw := redis.NewClient(&redis.Options{Addr: s.redisAddr})
+	t.Cleanup(func() { _ = raw.Close() })
+	return s, server, raw
 }
 
 func freeAddr(t testing.TB) string {
