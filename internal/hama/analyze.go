@@ -52,11 +52,23 @@ func newSeries(n int) (*series, func()) {
 
 // Analyze computes the indicator at the last of candles (oldest first, all closed).
 func Analyze(candles []market.Candle, p Params) (Result, error) {
+	r, _, err := analyze(candles, p, 0)
+	return r, err
+}
+
+// AnalyzeSeries is Analyze that also returns the last bars (at most) of the series behind the
+// result, for charts.
+func AnalyzeSeries(candles []market.Candle, p Params, bars int) (Result, Series, error) {
+	return analyze(candles, p, max(bars, 1))
+}
+
+// analyze is Analyze, with the last bars of the series when bars > 0.
+func analyze(candles []market.Candle, p Params, bars int) (Result, Series, error) {
 	if err := p.Validate(); err != nil {
-		return Result{}, err
+		return Result{}, Series{}, err
 	}
 	if need := p.MinCandles(); len(candles) < need {
-		return Result{}, &InsufficientDataError{Have: len(candles), Need: need}
+		return Result{}, Series{}, &InsufficientDataError{Have: len(candles), Need: need}
 	}
 	n := len(candles)
 	s, release := newSeries(n)
@@ -65,7 +77,7 @@ func Analyze(candles []market.Candle, p Params) (Result, error) {
 	// The script's transformed OHLC, checking the prices on the way.
 	for i, c := range candles {
 		if err := checkCandle(i, c); err != nil {
-			return Result{}, err
+			return Result{}, Series{}, err
 		}
 		if i == 0 {
 			s.srcOpen[i] = na
@@ -108,9 +120,12 @@ func Analyze(candles []market.Candle, p Params) (Result, error) {
 	r.Signal = signal(r)
 	r.Indicators = indicators(s, candles)
 	if err := checkFinite(r); err != nil {
-		return Result{}, err
+		return Result{}, Series{}, err
 	}
-	return r, nil
+	if bars == 0 {
+		return r, Series{}, nil
+	}
+	return r, lastBars(s, candles, p, bars), nil
 }
 
 func checkCandle(i int, c market.Candle) error {

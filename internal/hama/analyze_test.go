@@ -238,3 +238,110 @@ func benchmarkAnalyze(b *testing.B, n int) {
 		}
 	}
 }
+
+// Every bar of a series is what Analyze reports when that bar is the last one: the chart and the
+// documents agree bar by bar.
+func TestAnalyzeSeriesMatchesAnalyzeAtEveryBar(t *testing.T) {
+	_, candles := loadReference(t)
+	candles = candles[:600]
+	p := DefaultParams()
+	const bars = 200
+	want, err := Analyze(candles, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, s, err := AnalyzeSeries(candles, p, bars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.HAMA != want.HAMA || r.Bollinger != want.Bollinger || r.MA != want.MA || r.Cross.Last != want.Cross.Last {
+		t.Fatalf("AnalyzeSeries's result %+v differs from Analyze's %+v", r, want)
+	}
+	if s.Len() != bars || s.Time[bars-1] != candles[len(candles)-1].OpenTime.Unix() {
+		t.Fatalf("%d bars ending at %d, want %d ending at the last candle", s.Len(), s.Time[s.Len()-1], bars)
+	}
+	crosses := map[int64]string{}
+	for _, c := range s.Crosses {
+		crosses[c.Time] = c.Direction
+	}
+	for j := range bars {
+		i := len(candles) - bars + j
+		at, err := Analyze(candles[:i+1], p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := candles[i]
+		got := []float64{s.Open[j], s.High[j], s.Low[j], s.Close[j], s.HAMAOpen[j], s.HAMAHigh[j], s.HAMALow[j],
+			s.HAMAClose[j], s.MA[j]}
+		exp := []float64{c.Open, c.High, c.Low, c.Close, at.HAMA.Open, at.HAMA.High, at.HAMA.Low, at.HAMA.Close,
+			at.MA.Value}
+		for k := range got {
+			if got[k] != exp[k] {
+				t.Fatalf("bar %d column %d: %v, Analyze says %v", j, k, got[k], exp[k])
+			}
+		}
+		// The bands slide instead of summing each window again: equal to far below a price tick.
+		for k, pair := range [][2]float64{{s.BBBasis[j], at.Bollinger.Basis}, {s.BBUpper[j], at.Bollinger.Upper}, {s.BBLower[j], at.Bollinger.Lower}} {
+			if math.Abs(pair[0]-pair[1]) > 1e-9*math.Abs(pair[1]) {
+				t.Fatalf("bar %d band %d: %v, Analyze says %v", j, k, pair[0], pair[1])
+			}
+		}
+		if s.HAMAColor[j] != at.HAMA.Color {
+			t.Fatalf("bar %d: colour %s, Analyze says %s", j, s.HAMAColor[j], at.HAMA.Color)
+		}
+		wantCross := ""
+		switch {
+		case at.Cross.UpNow:
+			wantCross = CrossUp
+		case at.Cross.DownNow:
+			wantCross = CrossDown
+		}
+		if crosses[s.Time[j]] != wantCross {
+			t.Fatalf("bar %d: cross %q, Analyze says %q", j, crosses[s.Time[j]], wantCross)
+		}
+	}
+	if len(s.Crosses) == 0 {
+		t.Fatal("no cross in 200 bars of the reference candles: the cross check above checked nothing")
+	}
+}
+
+func TestSeriesLastAndJSON(t *testing.T) {
+	_, candles := loadReference(t)
+	_, s, err := AnalyzeSeries(candles[:500], DefaultParams(), 200)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := s.Last(10)
+	if last.Len() != 10 || last.Time[0] != s.Time[190] || last.BBLower[9] != s.BBLower[199] {
+		t.Fatalf("Last(10) is not the last ten bars: %d bars from %d", last.Len(), last.Time[0])
+	}
+	for _, c := range last.Crosses {
+		if c.Time < last.Time[0] {
+			t.Fatalf("Last(10) kept the cross at %d, before its first bar", c.Time)
+		}
+	}
+	if s.Last(500).Len() != 200 {
+		t.Fatal("Last(n) beyond the series must return all of it")
+	}
+	col := Column{1.5, na, math.Inf(1), 43000, 1e-7}
+	b, err := json.Marshal(col)
+	if err != nil || string(b) != `[1.5,null,null,43000,1e-07]` {
+		t.Fatalf("Column JSON %s (%v)", b, err)
+	}
+	var back Column
+	if err := json.Unmarshal(b, &back); err != nil || back[0] != 1.5 || !math.IsNaN(back[1]) || back[3] != 43000 {
+		t.Fatalf("Column round trip %v (%v)", back, err)
+	}
+}
+
+func BenchmarkAnalyzeSeries500(b *testing.B) {
+	_, candles := loadReference(b)
+	candles = candles[:500]
+	p := DefaultParams()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := AnalyzeSeries(candles, p, 200); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
