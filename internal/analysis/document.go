@@ -21,6 +21,9 @@ type Document struct {
 	// Timeframes maps a kline interval ("15m") to its analysis.
 	Timeframes map[string]hama.Result `json:"timeframes"`
 	UpdatedAt  time.Time              `json:"updated_at"`
+	// Series holds the last bars of each timeframe a fresh analysis computed, when its Request asked
+	// for them; they are cached under their own keys (SeriesKey), never inside the document.
+	Series map[string]hama.Series `json:"-"`
 }
 
 // Request is one symbol to analyse.
@@ -31,6 +34,8 @@ type Request struct {
 	Params     hama.Params
 	// TTL sets each result's expires_at.
 	TTL time.Duration
+	// SeriesBars, when positive, asks for the last bars of each timeframe in Document.Series.
+	SeriesBars int
 }
 
 // Analyze fetches candles for each timeframe and computes HAMA on them. The document holds every
@@ -42,11 +47,23 @@ func Analyze(ctx context.Context, src market.Source, req Request, now time.Time)
 		candles, err := src.Klines(ctx, req.Symbol, tf, req.Candles)
 		if err == nil {
 			var r hama.Result
-			if r, err = hama.Analyze(candles, req.Params); err == nil {
+			var s hama.Series
+			if req.SeriesBars > 0 {
+				r, s, err = hama.AnalyzeSeries(candles, req.Params, req.SeriesBars)
+			} else {
+				r, err = hama.Analyze(candles, req.Params)
+			}
+			if err == nil {
 				r.Symbol, r.Timeframe, r.Source = req.Symbol, tf, src.Name()
 				r.ComputedAt = now.UTC()
 				r.ExpiresAt = now.UTC().Add(req.TTL)
 				doc.Timeframes[tf] = r
+				if req.SeriesBars > 0 {
+					if doc.Series == nil {
+						doc.Series = map[string]hama.Series{}
+					}
+					doc.Series[tf] = s
+				}
 				continue
 			}
 		}
@@ -125,28 +142,12 @@ func Decode(b []byte) (Document, error) {
 	return d, nil
 }
 
-// SignalChange is a HAMA cross that the cached document did not know yet.
+// SignalChange is a HAMA cross that the cached document did not know yet: the cross events of
+// package signals, as the controller announces them.
 type SignalChange struct {
 	Symbol    string
 	Timeframe string
 	// Direction is "up" or "down".
 	Direction string
 	Time      time.Time
-}
-
-// NewSignals lists the crosses in fresh that are new compared with cached, timeframe by timeframe.
-// A timeframe seen for the first time announces nothing: its last cross is history, not news.
-func NewSignals(cached, fresh Document) []SignalChange {
-	var out []SignalChange
-	for tf, r := range fresh.Timeframes {
-		old, known := cached.Timeframes[tf]
-		if !known || r.Cross.LastTime == nil {
-			continue
-		}
-		if old.Cross.LastTime != nil && old.Cross.LastTime.Equal(*r.Cross.LastTime) && old.Cross.Last == r.Cross.Last {
-			continue
-		}
-		out = append(out, SignalChange{Symbol: fresh.Symbol, Timeframe: tf, Direction: r.Cross.Last, Time: *r.Cross.LastTime})
-	}
-	return out
 }

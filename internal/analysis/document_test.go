@@ -118,23 +118,6 @@ func TestMergeDropsExpiredResults(t *testing.T) {
 	}
 }
 
-func TestNewSignals(t *testing.T) {
-	t1, t2 := now.Add(-time.Hour), now.Add(-15*time.Minute)
-	withCross := func(dir string, at *time.Time) hama.Result {
-		return hama.Result{Cross: hama.Cross{Last: dir, LastTime: at}}
-	}
-	cached := Document{Symbol: "X", Timeframes: map[string]hama.Result{"15m": withCross("up", &t1), "1h": withCross("up", &t1)}}
-	fresh := Document{Symbol: "X", Timeframes: map[string]hama.Result{
-		"15m": withCross("down", &t2), // a new cross
-		"1h":  withCross("up", &t1),   // the same one
-		"4h":  withCross("up", &t2),   // a timeframe seen for the first time: history, not news
-	}}
-	got := NewSignals(cached, fresh)
-	if len(got) != 1 || got[0] != (SignalChange{Symbol: "X", Timeframe: "15m", Direction: "down", Time: t2}) {
-		t.Fatalf("signals = %+v, want only the 15m cross down", got)
-	}
-}
-
 // The stored form carries the original service's view, derived from the 15m result, between
 // timeframes and updated_at (which readers find at the end); a document without results has none.
 func TestEncodeAddsTheOriginalsView(t *testing.T) {

@@ -217,6 +217,12 @@ func (c *Cache) Keys(ctx context.Context, prefix string) ([]string, error) {
 	return c.mem.keys(prefix), nil
 }
 
+// Client is the cache's Redis client, nil without Redis: for the few features that need Redis
+// commands of their own (the signal history's stream), so that one client and one configuration
+// serve them all. Read through pipelines, as the cache does, so that go-redis's client-side cache
+// stays empty; and ask Degraded before calling it, as the cache stops calling Redis while it is down.
+func (c *Cache) Client() redis.UniversalClient { return c.client }
+
 // Degraded is true while Redis is enabled but not serving.
 func (c *Cache) Degraded() bool { return c.client != nil && !c.up.Load() }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/gainers"
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // Store is the part of the cache a refresh writes to.
@@ -40,10 +42,18 @@ type AnalysisObserver interface {
 	ObserveSymbolAnalysis(result string)
 }
 
-// Pipeline is the real Refresher: candles from the exchange, HAMA, merged into the cache.
+// SignalLog records signal events; signals.Log implements it.
+type SignalLog interface {
+	Append(ctx context.Context, events ...signals.Event)
+}
+
+// Pipeline is the real Refresher: candles from the exchange, HAMA, merged into the cache, with the
+// chart of each timeframe beside it and the signal events of the write appended to the history.
 type Pipeline struct {
 	Sources SourceProvider
 	Store   Store
+	// Signals receives the events each write finds; nil keeps no history.
+	Signals SignalLog
 	// Gainers resolves the symbols of jobs with TopGainers.
 	Gainers GainerRanker
 	// Keys names the cache keys; empty means DefaultKeyPrefix.
@@ -151,13 +161,17 @@ func (p *Pipeline) refreshSymbol(ctx context.Context, src market.Source, job Job
 	return signals, err
 }
 
-// analyzeAndStore computes a symbol's document and merges it into the cached one. Timeframes that
-// succeeded are stored even when others failed; the error then names the failed ones.
+// analyzeAndStore computes a symbol's document and merges it into the cached one; it is the one
+// write of analyses (schedules, on-demand calls, streams). The events the merge reveals go to the
+// signal history right after the document is stored (a crash in between loses them; appending
+// before would announce what a failed write never stored), then the charts are stored. Timeframes
+// that succeeded are stored even when others failed; the error then names the failed ones.
 func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job Job,
 	symbol string) (analysis.Document, []analysis.SignalChange, error) {
 	now := p.now()
 	fresh, analyzeErr := analysis.Analyze(ctx, src, analysis.Request{
 		Symbol: symbol, Timeframes: job.Timeframes, Candles: job.Candles, Params: job.Params, TTL: job.TTL,
+		SeriesBars: analysis.ChartBars,
 	}, now)
 	p.observe(analyzeErr)
 	if len(fresh.Timeframes) == 0 {
@@ -168,8 +182,8 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 	}
 
 	var (
-		merged  analysis.Document
-		signals []analysis.SignalChange
+		merged analysis.Document
+		events []signals.Event
 	)
 	err := p.Store.Update(ctx, p.key(symbol), func(current []byte) ([]byte, time.Duration, error) {
 		var cached analysis.Document
@@ -181,24 +195,81 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 			}
 		}
 		merged = analysis.Merge(cached, fresh, now)
-		signals = analysis.NewSignals(cached, fresh)
+		events = signals.Detect(cached, fresh) // the last attempt's: the one stored
 		value, err := analysis.Encode(merged)
 		return value, merged.ExpiresAt().Sub(now), err
 	})
 	if err != nil {
 		return analysis.Document{}, nil, fmt.Errorf("storing %s: %w", symbol, err)
 	}
-	return merged, signals, analyzeErr
+	namespace, schedule, _ := strings.Cut(job.Schedule, "/")
+	for i := range events {
+		events[i].Namespace, events[i].Schedule = namespace, schedule
+	}
+	if p.Signals != nil {
+		p.Signals.Append(ctx, events...)
+	}
+	if err := p.storeCharts(ctx, fresh, now); err != nil {
+		analyzeErr = errors.Join(analyzeErr, err)
+	}
+	return merged, crosses(events), analyzeErr
 }
 
-// Evict removes the cached documents of symbols.
+// storeCharts merges the chart of each fresh timeframe into the cache, newer candle wins, with the
+// TTL of its analysis.
+func (p *Pipeline) storeCharts(ctx context.Context, fresh analysis.Document, now time.Time) error {
+	var errs []error
+	for tf := range fresh.Series {
+		chart, ok := analysis.ChartOf(fresh, tf)
+		if !ok {
+			continue
+		}
+		err := p.Store.Update(ctx, SeriesKey(fresh.Symbol, tf), func(current []byte) ([]byte, time.Duration, error) {
+			keep := chart
+			if current != nil {
+				if cached, err := analysis.DecodeChart(current); err == nil {
+					keep = analysis.MergeChart(cached, chart)
+				}
+			}
+			value, err := analysis.EncodeChart(keep)
+			return value, keep.ExpiresAt.Sub(now), err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("storing the %s chart of %s: %w", tf, fresh.Symbol, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// crosses are the cross events as the controller announces them.
+func crosses(events []signals.Event) []analysis.SignalChange {
+	var out []analysis.SignalChange
+	for _, e := range events {
+		dir := ""
+		switch e.Kind {
+		case signals.CrossUp:
+			dir = hama.CrossUp
+		case signals.CrossDown:
+			dir = hama.CrossDown
+		default:
+			continue
+		}
+		out = append(out, analysis.SignalChange{Symbol: e.Symbol, Timeframe: e.Timeframe, Direction: dir, Time: e.CandleCloseTime})
+	}
+	return out
+}
+
+// Evict removes the cached documents of symbols, and their charts of every interval.
 func (p *Pipeline) Evict(ctx context.Context, symbols []string) error {
 	if len(symbols) == 0 {
 		return nil
 	}
-	keys := make([]string, len(symbols))
-	for i, s := range symbols {
-		keys[i] = p.key(s)
+	keys := make([]string, 0, len(symbols)*(1+len(market.Intervals)))
+	for _, s := range symbols {
+		keys = append(keys, p.key(s))
+		for _, tf := range market.Intervals {
+			keys = append(keys, SeriesKey(s, tf))
+		}
 	}
 	return p.Store.Delete(ctx, keys...)
 }

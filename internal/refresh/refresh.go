@@ -22,6 +22,12 @@ const DefaultKeyPrefix KeyPrefix = "hama:analysis:"
 // DefaultOnDemandTTL is how long an on-demand analysis stays cached: the original service's 15 minutes.
 const DefaultOnDemandTTL = 15 * time.Minute
 
+// SeriesKeyPrefix starts the keys of the charts: hama:series:<SYMBOL>:<TF>.
+const SeriesKeyPrefix = "hama:series:"
+
+// SeriesKey is the cache key of the chart of symbol on timeframe tf.
+func SeriesKey(symbol, tf string) string { return SeriesKeyPrefix + symbol + ":" + tf }
+
 // Key is the cache key of symbol.
 func (p KeyPrefix) Key(symbol string) string { return string(p) + symbol }
 
@@ -30,7 +36,7 @@ func (p KeyPrefix) Symbol(key string) string { return strings.TrimPrefix(key, st
 
 // Job is everything one run needs.
 type Job struct {
-	// Schedule names the owner ("namespace/name") for logs.
+	// Schedule names the owner ("namespace/name") for logs and signal events; "" on demand.
 	Schedule string
 	// Symbols to analyse; empty when TopGainers picks them at the start of the run.
 	Symbols []string
@@ -60,7 +66,7 @@ type Report struct {
 	Symbols   []string
 	Succeeded int
 	Failures  []SymbolFailure
-	// Signals are HAMA crosses that are new since the previously cached result.
+	// Signals are the HAMA crosses among the signal events of the run (new since the cached result).
 	Signals []analysis.SignalChange
 	// CacheBackend is the backend that took the writes: "redis" or "memory".
 	CacheBackend string

@@ -1,0 +1,254 @@
+package signals
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/redis/go-redis/v9"
+	"k8s.io/utils/clock"
+)
+
+// Defaults of LogOptions.
+const (
+	DefaultMaxLen        = 10000
+	DefaultDedupTTL      = 7 * 24 * time.Hour
+	DefaultMemoryMax     = 10000
+	DefaultFlushInterval = 2 * time.Second
+	// listBatch is how many entries one XREVRANGE of List reads.
+	listBatch = 500
+)
+
+// LogOptions configure a Log; zero values take the defaults.
+type LogOptions struct {
+	// MaxLen trims the stream to about this many entries (XADD MAXLEN ~).
+	MaxLen int64
+	// DedupTTL is how long an appended ID is remembered; an event found again later is appended again.
+	DedupTTL time.Duration
+	// MemoryMax bounds the events waiting in memory while Redis is down; the oldest go first.
+	MemoryMax int
+	// FlushInterval is how often Start copies waiting events to Redis.
+	FlushInterval time.Duration
+	// Down reports whether Redis is not serving (the cache's Degraded): the Log then does not try it.
+	Down  func() bool
+	Clock clock.PassiveClock
+	Log   logr.Logger
+}
+
+// Log is the history of events: the stream StreamKey, and the events waiting in memory for it
+// while Redis is down (only those: memory serves List while Redis cannot).
+type Log struct {
+	client redis.UniversalClient // nil: memory only
+	opts   LogOptions
+
+	mu      sync.Mutex
+	pending []Event         // oldest first, at most opts.MemoryMax
+	ids     map[string]bool // the IDs in pending
+	dropped uint64
+}
+
+// NewLog returns the Log on client; a nil client keeps the history in memory only.
+func NewLog(client redis.UniversalClient, o LogOptions) *Log {
+	o.MaxLen = cmp.Or(o.MaxLen, DefaultMaxLen)
+	o.DedupTTL = cmp.Or(o.DedupTTL, DefaultDedupTTL)
+	o.MemoryMax = cmp.Or(o.MemoryMax, DefaultMemoryMax)
+	o.FlushInterval = cmp.Or(o.FlushInterval, DefaultFlushInterval)
+	if o.Down == nil {
+		o.Down = func() bool { return false }
+	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
+	return &Log{client: client, opts: o, ids: map[string]bool{}}
+}
+
+// appendScript appends an event unless its ID was appended before, and returns {1, entry id} or
+// {0, the earlier entry id}. KEYS: the stream, the dedup key; ARGV: dedup TTL in ms, MAXLEN, then
+// the entry's field-value pairs.
+var appendScript = redis.NewScript(`
+local seen = redis.call('GET', KEYS[2])
+if seen then return {0, seen} end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, 3))
+redis.call('SET', KEYS[2], id, 'PX', ARGV[1])
+return {1, id}`)
+
+// Append records events, each once. While Redis is down (or when it fails) they wait in memory
+// and are copied to the stream when it serves again, still once per ID. It never fails: a history
+// that cannot be written must not stop the analysis writes.
+func (l *Log) Append(ctx context.Context, events ...Event) {
+	if len(events) == 0 {
+		return
+	}
+	now := l.opts.Clock.Now().UTC()
+	for i := range events {
+		events[i].StreamID, events[i].RecordedAt = "", now
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.keepLocked(events)
+	l.flushLocked(ctx)
+}
+
+// keepLocked adds events to the memory fallback, once per ID, dropping the oldest beyond the bound.
+func (l *Log) keepLocked(events []Event) {
+	for _, e := range events {
+		if l.ids[e.ID] {
+			continue
+		}
+		l.ids[e.ID] = true
+		l.pending = append(l.pending, e)
+	}
+	if over := len(l.pending) - l.opts.MemoryMax; over > 0 {
+		for _, e := range l.pending[:over] {
+			delete(l.ids, e.ID)
+		}
+		l.pending = slices.Delete(l.pending, 0, over)
+		l.dropped += uint64(over)
+		l.opts.Log.Info("the signal history's memory fallback is full; dropped the oldest events", "dropped", over)
+	}
+}
+
+// Flush copies the events waiting in memory to Redis if it serves; Start calls it periodically.
+func (l *Log) Flush(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.flushLocked(ctx)
+}
+
+func (l *Log) flushLocked(ctx context.Context) {
+	if l.client == nil || len(l.pending) == 0 || l.opts.Down() {
+		return
+	}
+	cmds := make([]*redis.Cmd, len(l.pending))
+	_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, e := range l.pending {
+			args := append([]any{l.opts.DedupTTL.Milliseconds(), l.opts.MaxLen}, e.values()...)
+			cmds[i] = appendScript.Eval(ctx, p, []string{StreamKey, DedupKey(e.ID)}, args...)
+		}
+		return nil
+	})
+	// Each Eval sends the script itself: a pipeline cannot retry an EVALSHA that misses.
+	kept := l.pending[:0]
+	for i, e := range l.pending {
+		if cmds[i] == nil || cmds[i].Err() != nil {
+			kept = append(kept, e)
+			continue
+		}
+		delete(l.ids, e.ID)
+	}
+	clear(l.pending[len(kept):])
+	l.pending = kept
+	if err != nil && ctx.Err() == nil {
+		l.opts.Log.Error(err, "appending signal events to redis failed; they wait in memory", "waiting", len(l.pending))
+	}
+}
+
+// Start copies waiting events to Redis every FlushInterval until ctx ends; it is a
+// controller-runtime Runnable on every replica, as any replica may hold events from an outage.
+func (l *Log) Start(ctx context.Context) error {
+	if l.client == nil {
+		<-ctx.Done()
+		return nil
+	}
+	tick := time.NewTicker(l.opts.FlushInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			l.Flush(ctx)
+		}
+	}
+}
+
+// NeedLeaderElection is false: see Start.
+func (l *Log) NeedLeaderElection() bool { return false }
+
+// Waiting counts the events in memory that the stream does not hold yet, and those dropped
+// because memory was full.
+func (l *Log) Waiting() (waiting int, dropped uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.pending), l.dropped
+}
+
+// Query selects events; zero fields select everything. Limit defaults to 100.
+type Query struct {
+	Symbol    string
+	Timeframe string
+	Kind      Kind
+	// Since keeps the events recorded at or after it.
+	Since time.Time
+	Limit int
+}
+
+func (q Query) match(e Event) bool {
+	return (q.Symbol == "" || e.Symbol == q.Symbol) && (q.Timeframe == "" || e.Timeframe == q.Timeframe) &&
+		(q.Kind == "" || e.Kind == q.Kind) && !e.RecordedAt.Before(q.Since)
+}
+
+// List returns the events q selects, newest first: the stream's while Redis serves, with the
+// events still waiting in memory, which are the newest.
+func (l *Log) List(ctx context.Context, q Query) ([]Event, error) {
+	q.Limit = cmp.Or(q.Limit, 100)
+	var out []Event
+	waiting := map[string]bool{}
+	l.mu.Lock()
+	for i := len(l.pending) - 1; i >= 0 && len(out) < q.Limit; i-- {
+		if q.match(l.pending[i]) {
+			out = append(out, l.pending[i])
+			waiting[l.pending[i].ID] = true
+		}
+	}
+	l.mu.Unlock()
+	if l.client == nil || l.opts.Down() {
+		return out, nil
+	}
+	fromRedis, err := l.listRedis(ctx, q, q.Limit-len(out), waiting)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, fromRedis...), nil
+}
+
+// listRedis walks the stream from its newest entry back to Since, in batches, skipping the IDs
+// listed from memory (another replica may have appended one of them before this one's copy).
+func (l *Log) listRedis(ctx context.Context, q Query, limit int, skip map[string]bool) ([]Event, error) {
+	var out []Event
+	start, stop := "+", "-"
+	if !q.Since.IsZero() {
+		stop = fmt.Sprint(q.Since.UnixMilli())
+	}
+	for len(out) < limit {
+		// A pipeline, as the cache reads: go-redis's client-side cache would keep the answer otherwise.
+		var cmd *redis.XMessageSliceCmd
+		_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			cmd = p.XRevRangeN(ctx, StreamKey, start, stop, listBatch)
+			return nil
+		})
+		batch := cmd.Val()
+		if err != nil {
+			return nil, fmt.Errorf("reading the signal history: %w", err)
+		}
+		for _, m := range batch {
+			e, err := DecodeEntry(m)
+			if err != nil {
+				l.opts.Log.Info("skipping an unreadable signal entry", "error", err.Error())
+				continue
+			}
+			if q.match(e) && !skip[e.ID] && len(out) < limit {
+				out = append(out, e)
+			}
+		}
+		if len(batch) < listBatch {
+			break
+		}
+		start = "(" + batch[len(batch)-1].ID
+	}
+	return out, nil
+}
