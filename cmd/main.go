@@ -98,5 +98,8 @@ func managerOptions(o *options) ctrl.Options {
 		LeaderElectionID:              "hama-operator.analysis.hama-operator.io",
 		LeaderElectionNamespace:       o.leaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &o.leaseDuration,
+		RenewDeadline:                 &o.renewDeadline,
+		RetryPeriod:                   &o.retryPeriod,
 	}
 }

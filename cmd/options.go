@@ -6,8 +6,10 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // options are the operator's command-line settings.
@@ -21,6 +23,9 @@ type options struct {
 	probeAddr               string
 	leaderElect             bool
 	leaderElectionNamespace string
+	leaseDuration           time.Duration
+	renewDeadline           time.Duration
+	retryPeriod             time.Duration
 
 	apiAddr        string
 	apiAuthReads   bool
@@ -34,6 +39,10 @@ type options struct {
 	defaultTimeframes string
 	defaultCandles    int
 	weightPerMinute   int
+
+	signalsMaxLen    int64
+	signalsDedupTTL  time.Duration
+	signalsMemoryMax int
 
 	cache cacheOptions
 	flags *flag.FlagSet // the flag set bindFlags registered with: flags given there win over the environment
@@ -54,6 +63,12 @@ func bindFlags(fs *flag.FlagSet) *options {
 		"Enable leader election: only the leader refreshes schedules, every replica serves the REST API.")
 	fs.StringVar(&o.leaderElectionNamespace, "leader-election-namespace", "",
 		"Namespace of the leader election lease (defaults to the pod's namespace).")
+	fs.DurationVar(&o.leaseDuration, "leader-election-lease-duration", 15*time.Second,
+		"How long a lease lasts without renewal: the longest a dead leader's refreshes pause before another replica takes over.")
+	fs.DurationVar(&o.renewDeadline, "leader-election-renew-deadline", 10*time.Second,
+		"How long the leader keeps trying to renew its lease before it gives up leading (shorter than the lease duration).")
+	fs.DurationVar(&o.retryPeriod, "leader-election-retry-period", 2*time.Second,
+		"How often replicas try to acquire or renew the lease.")
 
 	fs.StringVar(&o.apiAddr, "api-bind-address", ":8080", "The address the REST API binds to; 0 to disable.")
 	fs.BoolVar(&o.apiAuthReads, "api-auth-reads", false,
@@ -75,6 +90,13 @@ func bindFlags(fs *flag.FlagSet) *options {
 
 	fs.IntVar(&o.weightPerMinute, "exchange-weight-per-minute", 0,
 		"Request weight each exchange endpoint may use per minute; 0 keeps the Binance-safe defaults (spot 4800, futures 1800).")
+
+	fs.Int64Var(&o.signalsMaxLen, "signals-stream-max-len", signals.DefaultMaxLen,
+		"About how many events the signal history (the Redis Stream "+signals.StreamKey+") keeps; older ones are trimmed.")
+	fs.DurationVar(&o.signalsDedupTTL, "signals-dedup-ttl", signals.DefaultDedupTTL,
+		"How long the signal history remembers an appended event's ID, so that no replica or restart appends it again.")
+	fs.IntVar(&o.signalsMemoryMax, "signals-memory-max", signals.DefaultMemoryMax,
+		"Events kept in memory while Redis is down (copied to the stream when it is back); the oldest go first.")
 
 	o.cache.bindFlags(fs)
 	return o
@@ -101,6 +123,16 @@ func (o *options) complete(getenv func(string) string) error {
 	}
 	if o.jitterPercentage < 0 || o.jitterPercentage > 50 {
 		return fmt.Errorf("--interval-jitter-percentage %v: want 0..50", o.jitterPercentage)
+	}
+	if !(o.retryPeriod > 0 && o.retryPeriod < o.renewDeadline && o.renewDeadline < o.leaseDuration) {
+		return fmt.Errorf("leader election: want 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) "+
+			"< --leader-election-lease-duration (%s)", o.retryPeriod, o.renewDeadline, o.leaseDuration)
+	}
+	if o.signalsMaxLen < 1 || o.signalsMemoryMax < 1 {
+		return fmt.Errorf("--signals-stream-max-len %d and --signals-memory-max %d: want at least 1", o.signalsMaxLen, o.signalsMemoryMax)
+	}
+	if o.signalsDedupTTL < time.Hour {
+		return fmt.Errorf("--signals-dedup-ttl %s: want at least 1h, longer than any refresh interval", o.signalsDedupTTL)
 	}
 	if o.maxConcurrentRuns < 1 {
 		return fmt.Errorf("--max-concurrent-runs %d: want at least 1", o.maxConcurrentRuns)

@@ -18,6 +18,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/metrics"
 	"github.com/hama-operator/hama-operator/internal/refresh"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // run wires CR → reconciler → refresher → market data → HAMA → cache ← REST and starts the manager.
@@ -40,6 +41,15 @@ func run(o *options) error {
 		return err
 	}
 
+	// The signal history shares the cache's Redis client: one connection pool, one configuration.
+	history := signals.NewLog(store.Client(), signals.LogOptions{
+		MaxLen: o.signalsMaxLen, DedupTTL: o.signalsDedupTTL, MemoryMax: o.signalsMemoryMax,
+		FlushInterval: o.cache.HealthInterval, Down: store.Degraded, Log: ctrl.Log.WithName("signals"),
+	})
+	if err := mgr.Add(history); err != nil {
+		return err
+	}
+
 	sources := &refresh.Sources{Observer: rec, WeightPerMinute: o.weightPerMinute}
 	// One cached ticker per exchange, shared by the gainers routes and topGainers schedules.
 	board := &gainers.Board{Sources: sources, Store: store}
@@ -47,6 +57,7 @@ func run(o *options) error {
 		Sources:  sources,
 		Gainers:  board,
 		Store:    store,
+		Signals:  history,
 		Keys:     refresh.KeyPrefix(o.cache.keyPrefix),
 		Backend:  func() string { return string(store.Stats().Serving) },
 		Degraded: store.Degraded,
@@ -82,7 +93,7 @@ func run(o *options) error {
 		}
 		apiCfg := apiserver.Config{Addr: o.apiAddr, Namespace: o.namespace, Exchange: o.defaultExchange,
 			AuthReads: o.apiAuthReads, Keys: pipeline.Keys, OnDemandTTL: o.cache.onDemandTTL,
-			APIReader: mgr.GetAPIReader(), CORSAllowedOrigins: o.corsOrigins(), Gainers: board}
+			APIReader: mgr.GetAPIReader(), CORSAllowedOrigins: o.corsOrigins(), Gainers: board, Signals: history}
 		if o.defaultExchange == market.Simulated { // offline: both markets of the gainers page are simulated
 			apiCfg.MarketExchanges = map[string]string{"spot": market.Simulated, "futures": market.Simulated}
 		}
@@ -105,4 +116,7 @@ func run(o *options) error {
 	return mgr.Start(ctx)
 }
 
-var _ manager.Runnable = (*cache.Cache)(nil)
+var (
+	_ manager.Runnable = (*cache.Cache)(nil)
+	_ manager.Runnable = (*signals.Log)(nil)
+)

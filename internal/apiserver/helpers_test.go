@@ -30,6 +30,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/market/simulated"
 	"github.com/hama-operator/hama-operator/internal/metrics"
 	"github.com/hama-operator/hama-operator/internal/refresh"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // testMarket is the simulated exchange, except that symbols starting with NOPE do not exist (the
@@ -114,6 +115,7 @@ type fixture struct {
 	cache    *cache.Cache
 	redis    *redistest.Server
 	analyzer *countingAnalyzer
+	signals  *signals.Log
 	rec      *metrics.Recorder
 	reg      *prometheus.Registry
 }
@@ -145,8 +147,10 @@ func newFixture(t testing.TB, opts ...fixtureOption) *fixture {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	f.cache = store
+	f.signals = signals.NewLog(store.Client(), signals.LogOptions{Down: store.Degraded})
+	cfg.Signals = f.signals
 	f.analyzer = &countingAnalyzer{bySymbol: map[string]int{}, pipeline: &refresh.Pipeline{
-		Sources: testSources{mkt}, Store: store, Observer: f.rec, Log: logr.Discard(),
+		Sources: testSources{mkt}, Store: store, Observer: f.rec, Log: logr.Discard(), Signals: f.signals,
 		Backend: func() string { return string(store.Stats().Serving) },
 		Defaults: refresh.Job{Exchange: "simulated", Timeframes: []string{"15m", "1h"}, Candles: 450,
 			TTL: 15 * time.Minute, Params: hama.DefaultParams()},

@@ -19,7 +19,7 @@ type cacheStatsResponse struct {
 	CachedSymbols        int      `json:"cached_symbols"`
 	CacheDurationMinutes float64  `json:"cache_duration_minutes"`
 	Symbols              []string `json:"symbols"`
-	// MemoryCacheFallback counts the entries of this replica's memory copy, as the original counted
+	// MemoryCacheFallback counts the analyses in this replica's memory copy, as the original counted
 	// its memory cache's.
 	MemoryCacheFallback int        `json:"memory_cache_fallback"`
 	OldestCache         *time.Time `json:"oldest_cache,omitempty"`
@@ -59,7 +59,7 @@ func (s *Server) statsResponse(r *http.Request) (cacheStatsResponse, error) {
 	resp := cacheStatsResponse{
 		CacheType: string(st.Serving), CachedSymbols: len(symbols), Symbols: symbols,
 		CacheDurationMinutes: s.cfg.OnDemandTTL.Minutes(),
-		MemoryCacheFallback:  s.cache.MemoryEntries(), RedisEnabled: st.RedisEnabled, RedisUp: st.RedisUp,
+		MemoryCacheFallback:  s.cache.MemoryEntries(string(s.cfg.Keys)), RedisEnabled: st.RedisEnabled, RedisUp: st.RedisUp,
 		Fallbacks: st.Fallbacks, LastError: st.LastError,
 	}
 	if st.Serving == cache.BackendMemory {

@@ -32,7 +32,7 @@ type Cache interface {
 	Get(ctx context.Context, key string) (cache.Entry, error)
 	Keys(ctx context.Context, prefix string) ([]string, error)
 	Stats() cache.Stats
-	MemoryEntries() int
+	MemoryEntries(prefix string) int
 }
 
 // Recorder receives request metrics.
@@ -73,6 +73,8 @@ type Config struct {
 	CORSAllowedOrigins []string
 	// Gainers ranks symbols for the top-gainers and refresh routes; without it they do not exist.
 	Gainers GainerBoard
+	// Signals is the signal history; without it the signals route does not exist.
+	Signals SignalHistory
 	// MarketExchanges overrides the exchange of a gainers market (spot, futures); by default they
 	// are binance and binance-futures, as for every legacy route's market.
 	MarketExchanges map[string]string
@@ -142,6 +144,10 @@ func (s *Server) routes() {
 		s.handle("POST "+g+"refresh", s.refreshGainers)
 	}
 	s.handle("GET /api/v1/analysis/{symbol}", s.getAnalysis)
+	s.handle("GET /api/v1/analysis/{symbol}/series", s.getSeries)
+	if s.cfg.Signals != nil {
+		s.handle("GET /api/v1/signals", s.listSignals)
+	}
 	s.handle("GET /api/v1/analysis", s.listAnalyses)
 	// Without a Kubernetes client (a development server) the schedule routes do not exist.
 	if s.kube != nil {

@@ -238,9 +238,9 @@ func (c *Cache) Stats() Stats {
 	return s
 }
 
-// MemoryEntries counts the live entries of the memory copy, for cache-stats (the original service
-// reported its memory cache's size).
-func (c *Cache) MemoryEntries() int { return len(c.mem.keys("")) }
+// MemoryEntries counts the live entries of the memory copy under prefix, for cache-stats (the
+// original service reported its memory cache's size, which held only analyses).
+func (c *Cache) MemoryEntries(prefix string) int { return len(c.mem.keys(prefix)) }
 
 // Start runs the health loop until ctx ends; it fits controller-runtime's manager.Runnable.
 func (c *Cache) Start(ctx context.Context) error {

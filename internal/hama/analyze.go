@@ -143,9 +143,10 @@ func checkCandle(i int, c market.Candle) error {
 		i, c.OpenTime.UTC().Format(time.RFC3339), c.Open, c.High, c.Low, c.Close)
 }
 
-// colour is the HAMA candle colour: green when CandleOpen rose from the previous bar.
+// colour is the HAMA candle colour: green when CandleOpen rose from the previous bar (red on the
+// first bar, which has none).
 func colour(open []float64, i int) string {
-	if open[i] > open[i-1] {
+	if i > 0 && open[i] > open[i-1] {
 		return "green"
 	}
 	return "red"

@@ -80,10 +80,7 @@ func lastBars(s *series, candles []market.Candle, p Params, bars int) Series {
 		out.Time[j] = c.OpenTime.Unix()
 		out.Open[j], out.High[j], out.Low[j], out.Close[j] = c.Open, c.High, c.Low, c.Close
 		out.HAMAOpen[j], out.HAMAHigh[j], out.HAMALow[j], out.HAMAClose[j] = s.open[i], s.high[i], s.low[i], s.hamaClose[i]
-		out.HAMAColor[j] = "red"
-		if i > 0 {
-			out.HAMAColor[j] = colour(s.open, i)
-		}
+		out.HAMAColor[j] = colour(s.open, i)
 		out.MA[j] = s.ma[i]
 		switch {
 		case crossover(s.hamaClose, s.ma, i):

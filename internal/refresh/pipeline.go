@@ -91,7 +91,7 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 	g.SetLimit(max(job.Concurrency, 1))
 	for _, symbol := range symbols {
 		g.Go(func() error {
-			signals, err := p.refreshSymbol(gctx, src, job, symbol)
+			found, err := p.refreshSymbol(gctx, src, job, symbol)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -99,7 +99,7 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 				return nil
 			}
 			report.Succeeded++
-			report.Signals = append(report.Signals, signals...)
+			report.Signals = append(report.Signals, found...)
 			return nil
 		})
 	}
@@ -157,8 +157,8 @@ func (p *Pipeline) AnalyzeOn(ctx context.Context, exchange, symbol string) (anal
 }
 
 func (p *Pipeline) refreshSymbol(ctx context.Context, src market.Source, job Job, symbol string) ([]analysis.SignalChange, error) {
-	_, signals, err := p.analyzeAndStore(ctx, src, job, symbol)
-	return signals, err
+	_, found, err := p.analyzeAndStore(ctx, src, job, symbol)
+	return found, err
 }
 
 // analyzeAndStore computes a symbol's document and merges it into the cached one; it is the one
@@ -243,7 +243,7 @@ func (p *Pipeline) storeCharts(ctx context.Context, fresh analysis.Document, now
 
 // crosses are the cross events as the controller announces them.
 func crosses(events []signals.Event) []analysis.SignalChange {
-	var out []analysis.SignalChange
+	out := make([]analysis.SignalChange, 0, len(events))
 	for _, e := range events {
 		dir := ""
 		switch e.Kind {

@@ -90,7 +90,7 @@ func DedupKey(id string) string { return "{" + StreamKey + "}:seen:" + id }
 func (e Event) values() []any {
 	return []any{
 		"id", e.ID, "symbol", e.Symbol, "timeframe", e.Timeframe, "kind", string(e.Kind),
-		"candle_close_time", e.CandleCloseTime.UTC().Format(time.RFC3339),
+		"candle_close_time", e.CandleCloseTime.UTC().Format(time.RFC3339Nano), // keeps the close's .999
 		"price", strconv.FormatFloat(e.Price, 'f', -1, 64), "summary", e.Summary, "color", e.Color,
 		"namespace", e.Namespace, "schedule", e.Schedule,
 	}

@@ -16,7 +16,7 @@ import (
 )
 
 func event(symbol, tf string, kind Kind, n int) Event {
-	t := t0.Add(time.Duration(n) * 15 * time.Minute)
+	t := t0.Add(time.Duration(n)*15*time.Minute - time.Millisecond) // a close, as the exchange stamps it
 	return Event{ID: EventID(symbol, tf, kind, t), Symbol: symbol, Timeframe: tf, Kind: kind, CandleCloseTime: t,
 		Price: 100.25 + float64(n), Summary: "bearish", Color: "red", Namespace: "ns", Schedule: "top"}
 }
@@ -46,7 +46,7 @@ func TestAppendOncePerID(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
 	a, b := NewLog(client(t, srv.Addr()), LogOptions{}), NewLog(client(t, srv.Addr()), LogOptions{})
-	var events []Event
+	events := make([]Event, 0, 50)
 	for i := range 50 {
 		events = append(events, event(fmt.Sprintf("S%02dUSDT", i%10), "15m", Kinds[i%len(Kinds)], i))
 	}
@@ -89,7 +89,7 @@ func TestEntryFieldsAndDecode(t *testing.T) {
 		t.Fatalf("entries %v, %v", entries, err)
 	}
 	want := map[string]any{"id": e.ID, "symbol": "BTCUSDT", "timeframe": "1h", "kind": "crossUp",
-		"candle_close_time": e.CandleCloseTime.Format(time.RFC3339), "price": "103.25", "summary": "bearish",
+		"candle_close_time": e.CandleCloseTime.Format(time.RFC3339Nano), "price": "103.25", "summary": "bearish",
 		"color": "red", "namespace": "ns", "schedule": "top"}
 	if fmt.Sprint(entries[0].Values) != fmt.Sprint(want) {
 		t.Fatalf("entry fields\n got %v\nwant %v", entries[0].Values, want)
