@@ -124,7 +124,7 @@ func (o *options) complete(getenv func(string) string) error {
 	if o.jitterPercentage < 0 || o.jitterPercentage > 50 {
 		return fmt.Errorf("--interval-jitter-percentage %v: want 0..50", o.jitterPercentage)
 	}
-	if !(o.retryPeriod > 0 && o.retryPeriod < o.renewDeadline && o.renewDeadline < o.leaseDuration) {
+	if o.retryPeriod <= 0 || o.retryPeriod >= o.renewDeadline || o.renewDeadline >= o.leaseDuration {
 		return fmt.Errorf("leader election: want 0 < --leader-election-retry-period (%s) < --leader-election-renew-deadline (%s) "+
 			"< --leader-election-lease-duration (%s)", o.retryPeriod, o.renewDeadline, o.leaseDuration)
 	}
