@@ -158,6 +158,7 @@ func (s *Server) routes() {
 	}
 	s.handle("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writeOK(w, map[string]string{"status": "ok"}) })
 	s.handle("GET /readyz", s.readyz)
+	s.mountBoard()
 	// Everything else, any method: the mux's own 404 and 405 answers are plain text.
 	s.mux.Handle("/", s.instrument(unmatchedRoute, s.unmatched))
 }

@@ -1,0 +1,291 @@
+// Package board is the signal board: server-rendered HTML pages of the cached analyses (a table of
+// every symbol, a chart page per symbol) and a Server-Sent Events stream that pushes the rows that
+// changed. It only reads the cache; the charts and the feed read the REST API from the browser.
+package board
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/utils/clock"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/refresh"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+// Cache is what the board reads.
+type Cache interface {
+	Get(ctx context.Context, key string) (cache.Entry, error)
+	Keys(ctx context.Context, prefix string) ([]string, error)
+}
+
+// Signal is one entry of the signal feed, sent to browsers as JSON.
+type Signal struct {
+	ID   string
+	Data any
+}
+
+// Config wires a board.
+type Config struct {
+	Cache Cache
+	// Keys names the analysis keys; empty means refresh.DefaultKeyPrefix.
+	Keys refresh.KeyPrefix
+	// Schedules maps each symbol to the "namespace/name" of the schedules that cover it; nil: the
+	// board has no schedule column.
+	Schedules func(ctx context.Context) (map[string][]string, error)
+	// Signals lists up to limit recent signals, newest first; nil: the stream pushes none.
+	Signals func(ctx context.Context, limit int) ([]Signal, error)
+	// PollInterval is how often the stream compares the cache with what it last saw (default 1s).
+	PollInterval time.Duration
+	// ClientBuffer is how many events a slow browser may lag behind before it is dropped (default 256).
+	ClientBuffer int
+	Clock        clock.WithTicker
+	Log          logr.Logger
+}
+
+// Board serves the pages, the static files and the event stream under /board/.
+type Board struct {
+	cfg   Config
+	pages *template.Template
+	mux   *http.ServeMux
+	hub   *hub
+}
+
+// New builds a board.
+func New(cfg Config) *Board {
+	cfg.Keys = cmp.Or(cfg.Keys, refresh.DefaultKeyPrefix)
+	cfg.PollInterval = cmp.Or(cfg.PollInterval, time.Second)
+	cfg.ClientBuffer = cmp.Or(cfg.ClientBuffer, 256)
+	if cfg.Clock == nil {
+		cfg.Clock = clock.RealClock{}
+	}
+	b := &Board{cfg: cfg, mux: http.NewServeMux()}
+	b.pages = template.Must(template.New("").Funcs(template.FuncMap{
+		"age":  func(t time.Time) string { return age(cfg.Clock.Now(), t) },
+		"rfc":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"unix": func(t time.Time) int64 { return t.Unix() },
+		"join": strings.Join,
+		"deref": func(p *int) int {
+			if p == nil {
+				return -1
+			}
+			return *p
+		},
+	}).ParseFS(templateFiles, "templates/*.html"))
+	b.hub = newHub(b)
+	static, _ := fs.Sub(staticFiles, "static")
+	b.mux.HandleFunc("GET /board/{$}", b.index)
+	b.mux.HandleFunc("GET /board/symbol/{symbol}", b.symbol)
+	b.mux.HandleFunc("GET /board/events", b.events)
+	b.mux.Handle("GET /board/static/", http.StripPrefix("/board/static/", http.FileServerFS(static)))
+	b.mux.HandleFunc("/board/", func(w http.ResponseWriter, r *http.Request) {
+		b.fail(w, http.StatusNotFound, "no board page at "+r.URL.Path)
+	})
+	return b
+}
+
+// ServeHTTP serves every path under /board/, with the security headers.
+func (b *Board) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", ContentSecurityPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	if strings.HasPrefix(r.URL.Path, "/board/static/") {
+		h.Set("Cache-Control", "no-cache") // revalidate: the files change with the binary
+	}
+	b.mux.ServeHTTP(w, r)
+}
+
+// ContentSecurityPolicy allows scripts, styles and connections from the board's own origin only: no
+// inline script or style, no frames.
+const ContentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// snapshot is the cache as the board shows it.
+type snapshot struct {
+	docs      []analysis.Document
+	raw       map[string][]byte // symbol -> the cached value, to tell what changed
+	schedules map[string][]string
+}
+
+// read loads every cached analysis. A key that vanished or does not decode is left out.
+func (b *Board) read(ctx context.Context) (snapshot, error) {
+	keys, err := b.cfg.Cache.Keys(ctx, string(b.cfg.Keys))
+	if err != nil {
+		return snapshot{}, err
+	}
+	slices.Sort(keys)
+	s := snapshot{raw: make(map[string][]byte, len(keys))}
+	for _, k := range keys {
+		e, err := b.cfg.Cache.Get(ctx, k)
+		if errors.Is(err, cache.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return snapshot{}, err
+		}
+		doc, err := analysis.Decode(e.Value)
+		if err != nil {
+			b.cfg.Log.V(1).Info("skipping an undecodable cached analysis", "key", k, "error", err.Error())
+			continue
+		}
+		doc.Symbol = cmp.Or(doc.Symbol, b.cfg.Keys.Symbol(k))
+		s.docs = append(s.docs, doc)
+		s.raw[doc.Symbol] = e.Value
+	}
+	if b.cfg.Schedules != nil {
+		if s.schedules, err = b.cfg.Schedules(ctx); err != nil {
+			// The table is still worth showing; the schedule column stays empty.
+			b.cfg.Log.Info("could not list the schedules for the board", "error", err.Error())
+		}
+	}
+	return s, nil
+}
+
+// rows turns the snapshot into the board's columns and rows, and its watermark: the newest
+// updated_at, from the writers' clocks, which the event stream resumes from.
+func (s snapshot) rows() (columns []string, rows []Row, watermark time.Time) {
+	columns = columnsOf(s.docs)
+	for _, d := range s.docs {
+		rows = append(rows, rowOf(d, columns, s.schedules[d.Symbol]))
+		if d.UpdatedAt.After(watermark) {
+			watermark = d.UpdatedAt
+		}
+	}
+	return columns, rows, watermark
+}
+
+type indexPage struct {
+	Columns   []string
+	Rows      []Row
+	Schedules []string
+	Watermark string
+}
+
+func (b *Board) index(w http.ResponseWriter, r *http.Request) {
+	s, err := b.read(r.Context())
+	if err != nil {
+		b.fail(w, http.StatusServiceUnavailable, "the cache could not be read: "+err.Error())
+		return
+	}
+	page := indexPage{}
+	var watermark time.Time
+	page.Columns, page.Rows, watermark = s.rows()
+	page.Watermark = watermark.UTC().Format(time.RFC3339Nano)
+	for _, names := range s.schedules {
+		page.Schedules = append(page.Schedules, names...)
+	}
+	slices.Sort(page.Schedules)
+	page.Schedules = slices.Compact(page.Schedules)
+	b.render(w, "index.html", page)
+}
+
+type symbolPage struct {
+	Symbol     string
+	Timeframe  string
+	Timeframes []string
+	Columns    []string
+	Row        Row
+	// TradingView is the symbol as TradingView names it: BINANCE:BTCUSDT, BINANCE:BTCUSDT.P for
+	// the perpetual future, the bare symbol for simulated data.
+	TradingView string
+}
+
+func tradingViewSymbol(symbol string, row Row) string {
+	for _, c := range row.Cells {
+		switch c.Source {
+		case market.Binance:
+			return "BINANCE:" + symbol
+		case market.BinanceFutures:
+			return "BINANCE:" + symbol + ".P"
+		}
+	}
+	return symbol
+}
+
+// symbolPattern is the CRD's symbol pattern.
+var symbolPattern = regexp.MustCompile(`^[A-Z0-9]{2,30}$`)
+
+func (b *Board) symbol(w http.ResponseWriter, r *http.Request) {
+	symbol := r.PathValue("symbol")
+	if !symbolPattern.MatchString(symbol) {
+		b.fail(w, http.StatusBadRequest, fmt.Sprintf("symbol %.40q must be 2 to 30 uppercase letters or digits, like BTCUSDT", symbol))
+		return
+	}
+	e, err := b.cfg.Cache.Get(r.Context(), b.cfg.Keys.Key(symbol))
+	switch {
+	case errors.Is(err, cache.ErrNotFound):
+		b.fail(w, http.StatusNotFound, symbol+" is not cached")
+		return
+	case err != nil:
+		b.fail(w, http.StatusServiceUnavailable, "the cache could not be read: "+err.Error())
+		return
+	}
+	doc, err := analysis.Decode(e.Value)
+	if err != nil {
+		b.fail(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	doc.Symbol = symbol
+	columns := columnsOf([]analysis.Document{doc})
+	tf := r.URL.Query().Get("timeframe")
+	if tf == "" && len(columns) > 0 {
+		tf = columns[0]
+	}
+	if !slices.Contains(columns, tf) {
+		b.fail(w, http.StatusNotFound, fmt.Sprintf("%s has no cached %.10q analysis; cached timeframes: %s",
+			symbol, tf, strings.Join(columns, ", ")))
+		return
+	}
+	var schedules []string
+	if b.cfg.Schedules != nil {
+		if m, err := b.cfg.Schedules(r.Context()); err == nil {
+			schedules = m[symbol]
+		}
+	}
+	row := rowOf(doc, columns, schedules)
+	b.render(w, "symbol.html", symbolPage{Symbol: symbol, Timeframe: tf, Timeframes: columns, Columns: columns,
+		Row: row, TradingView: tradingViewSymbol(symbol, row)})
+}
+
+// render executes a page into a buffer first, so that a template error is a clean 500.
+func (b *Board) render(w http.ResponseWriter, name string, data any) {
+	var buf bytes.Buffer
+	if err := b.pages.ExecuteTemplate(&buf, name, data); err != nil {
+		b.cfg.Log.Error(err, "rendering a board page", "page", name)
+		http.Error(w, "rendering the page failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	_, _ = buf.WriteTo(w)
+}
+
+// fail answers with a small HTML page that carries the (escaped) message.
+func (b *Board) fail(w http.ResponseWriter, status int, msg string) {
+	var buf bytes.Buffer
+	_ = b.pages.ExecuteTemplate(&buf, "error.html", map[string]any{"Status": status, "Text": http.StatusText(status), "Message": msg})
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = buf.WriteTo(w)
+}
