@@ -94,6 +94,10 @@ bin/manager: $(MANAGER_SOURCES)
 dev: $(GENERATED_CRD) bin/manager envtest ## Run the whole system on this machine: local control plane, Redis if installed, the operator, samples.
 	hack/dev.sh
 
+.PHONY: board-vendor
+board-vendor: ## Refresh the board's copy of lightweight-charts from npm (LWC_VERSION=5.2.1 by default).
+	hack/board-vendor.sh $(LWC_VERSION)
+
 .PHONY: docker-build
 docker-build: ## Build the container image (needs a Docker engine).
 	docker build -t ${IMG} .
