@@ -187,7 +187,7 @@ func TestSignalsOnceAcrossKillsAndLeaderChanges(t *testing.T) {
 		if err := json.Unmarshal(b, &env); err != nil {
 			t.Fatal(err)
 		}
-		var served []string
+		served := make([]string, 0, len(env.Data.Signals))
 		for _, e := range env.Data.Signals {
 			served = append(served, e.ID)
 		}
