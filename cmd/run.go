@@ -44,7 +44,7 @@ func run(o *options) error {
 	// The signal history shares the cache's Redis client: one connection pool, one configuration.
 	history := signals.NewLog(store.Client(), signals.LogOptions{
 		MaxLen: o.signalsMaxLen, DedupTTL: o.signalsDedupTTL, MemoryMax: o.signalsMemoryMax,
-		FlushInterval: o.cache.HealthInterval, Down: store.Degraded, Log: ctrl.Log.WithName("signals"),
+		FlushInterval: o.cache.HealthInterval, Down: store.Degraded, Observer: rec, Log: ctrl.Log.WithName("signals"),
 	})
 	if err := mgr.Add(history); err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/market/binance"
 	"github.com/hama-operator/hama-operator/internal/metrics"
 	"github.com/hama-operator/hama-operator/internal/refresh"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // One Recorder is every observer of the operator.
@@ -22,6 +23,7 @@ var (
 	_ controllers.RunMetrics   = (*metrics.Recorder)(nil)
 	_ refresh.AnalysisObserver = (*metrics.Recorder)(nil)
 	_ apiserver.Recorder       = (*metrics.Recorder)(nil)
+	_ signals.Observer         = (*metrics.Recorder)(nil)
 )
 
 func TestRefreshHistogramBucketsSpanATenthOfASecondToTenMinutes(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // Label names shared by several collectors. A schedule's namespace is schedule_namespace, not
@@ -50,6 +51,8 @@ type Recorder struct {
 	scheduleCreated    *prometheus.GaugeVec
 	apiRequests        *prometheus.CounterVec
 	apiRequestDuration *prometheus.HistogramVec
+	signalEvents       *prometheus.CounterVec
+	signalsWaiting     prometheus.Gauge
 }
 
 // New creates the collectors and registers them with reg (controller-runtime's metrics.Registry in
@@ -104,6 +107,19 @@ func New(reg prometheus.Registerer) *Recorder {
 			Name: "hama_api_request_duration_seconds", Help: "REST API request duration by route pattern.",
 			Buckets: []float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5, 10, 30},
 		}, []string{"route"}),
+		signalEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hama_signal_events_total",
+			Help: "Signal events of the history by kind and result: appended to the stream, duplicate (appended before), or dropped from a full memory fallback.",
+		}, []string{"kind", labelResult}),
+		signalsWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hama_signal_events_waiting", Help: "Signal events waiting in this replica's memory for Redis.",
+		}),
+	}
+	reg.MustRegister(r.signalEvents, r.signalsWaiting)
+	for _, kind := range signals.Kinds {
+		for _, result := range []string{signals.ResultAppended, signals.ResultDuplicate, signals.ResultDropped} {
+			r.signalEvents.WithLabelValues(string(kind), result)
+		}
 	}
 	reg.MustRegister(r.cacheRequests, r.cacheBackendUp, r.cacheFallbacks, r.cachedSymbols, r.redisConfigured,
 		r.refreshRuns, r.refreshDuration, r.symbolAnalyses, r.upstreamRequests, r.upstreamDuration, r.lastSuccessfulRun,
@@ -123,6 +139,14 @@ func New(reg prometheus.Registerer) *Recorder {
 	}
 	return r
 }
+
+// ObserveSignalEvent counts an event of the signal history.
+func (r *Recorder) ObserveSignalEvent(kind signals.Kind, result string) {
+	r.signalEvents.WithLabelValues(string(kind), result).Inc()
+}
+
+// SetSignalEventsWaiting reports the events waiting in memory for Redis.
+func (r *Recorder) SetSignalEventsWaiting(n int) { r.signalsWaiting.Set(float64(n)) }
 
 // ObserveCacheRequest counts a cache read.
 func (r *Recorder) ObserveCacheRequest(backend cache.Backend, result string) {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 func exercised() (*Recorder, *prometheus.Registry) {
@@ -34,6 +35,9 @@ func exercised() (*Recorder, *prometheus.Registry) {
 	r.TrackSchedule("default", "top", 5*time.Minute, time.Unix(1_700_000_000, 0), nil)
 	r.SetRedisConfigured(true)
 	r.ObserveAPIRequest("POST /api/gainer-analysis/analyze-symbol", 200, time.Millisecond)
+	r.ObserveSignalEvent(signals.CrossUp, signals.ResultAppended)
+	r.ObserveSignalEvent(signals.CrossUp, signals.ResultDuplicate)
+	r.SetSignalEventsWaiting(3)
 	return r, reg
 }
 
@@ -54,6 +58,9 @@ func TestValuesAfterEvents(t *testing.T) {
 		{"partial runs", testutil.ToFloat64(r.refreshRuns.WithLabelValues("default", "top", "partial")), 1},
 		{"last success", testutil.ToFloat64(r.lastSuccessfulRun.WithLabelValues("default", "top")), 1_800_000_000},
 		{"api calls", testutil.ToFloat64(r.apiRequests.WithLabelValues("POST /api/gainer-analysis/analyze-symbol", "200")), 1},
+		{"signal duplicates", testutil.ToFloat64(r.signalEvents.WithLabelValues("crossUp", "duplicate")), 1},
+		{"signals dropped before the first", testutil.ToFloat64(r.signalEvents.WithLabelValues("squeezeEnd", "dropped")), 0},
+		{"signals waiting", testutil.ToFloat64(r.signalsWaiting), 3},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
@@ -90,8 +97,8 @@ func TestExpositionPassesPromtool(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(families) != 15 {
-		t.Fatalf("%d metric families exposed, want 15", len(families))
+	if len(families) != 17 {
+		t.Fatalf("%d metric families exposed, want 17", len(families))
 	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = &buf

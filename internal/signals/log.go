@@ -34,10 +34,33 @@ type LogOptions struct {
 	// FlushInterval is how often Start copies waiting events to Redis.
 	FlushInterval time.Duration
 	// Down reports whether Redis is not serving (the cache's Degraded): the Log then does not try it.
-	Down  func() bool
-	Clock clock.PassiveClock
-	Log   logr.Logger
+	Down func() bool
+	// Observer receives counts for metrics; nil: none.
+	Observer Observer
+	Clock    clock.PassiveClock
+	Log      logr.Logger
 }
+
+// Observer receives the Log's outcomes; metrics.Recorder implements it.
+type Observer interface {
+	// ObserveSignalEvent counts an event by kind and result: "appended" to the stream, "duplicate"
+	// (its ID was appended before), or "dropped" from a full memory fallback.
+	ObserveSignalEvent(kind Kind, result string)
+	// SetSignalEventsWaiting reports how many events wait in memory for Redis.
+	SetSignalEventsWaiting(n int)
+}
+
+// Results of ObserveSignalEvent.
+const (
+	ResultAppended  = "appended"
+	ResultDuplicate = "duplicate"
+	ResultDropped   = "dropped"
+)
+
+type nopObserver struct{}
+
+func (nopObserver) ObserveSignalEvent(Kind, string) {}
+func (nopObserver) SetSignalEventsWaiting(int)      {}
 
 // Log is the history of events: the stream StreamKey, and the events waiting in memory for it
 // while Redis is down (only those: memory serves List while Redis cannot).
@@ -62,6 +85,9 @@ func NewLog(client redis.UniversalClient, o LogOptions) *Log {
 	}
 	if o.Clock == nil {
 		o.Clock = clock.RealClock{}
+	}
+	if o.Observer == nil {
+		o.Observer = nopObserver{}
 	}
 	return &Log{client: client, opts: o, ids: map[string]bool{}}
 }
@@ -91,6 +117,7 @@ func (l *Log) Append(ctx context.Context, events ...Event) {
 	defer l.mu.Unlock()
 	l.keepLocked(events)
 	l.flushLocked(ctx)
+	l.opts.Observer.SetSignalEventsWaiting(len(l.pending))
 }
 
 // keepLocked adds events to the memory fallback, once per ID, dropping the oldest beyond the bound.
@@ -105,6 +132,7 @@ func (l *Log) keepLocked(events []Event) {
 	if over := len(l.pending) - l.opts.MemoryMax; over > 0 {
 		for _, e := range l.pending[:over] {
 			delete(l.ids, e.ID)
+			l.opts.Observer.ObserveSignalEvent(e.Kind, ResultDropped)
 		}
 		l.pending = slices.Delete(l.pending, 0, over)
 		l.dropped += uint64(over)
@@ -117,6 +145,7 @@ func (l *Log) Flush(ctx context.Context) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.flushLocked(ctx)
+	l.opts.Observer.SetSignalEventsWaiting(len(l.pending))
 }
 
 func (l *Log) flushLocked(ctx context.Context) {
@@ -139,6 +168,11 @@ func (l *Log) flushLocked(ctx context.Context) {
 			continue
 		}
 		delete(l.ids, e.ID)
+		result := ResultDuplicate
+		if reply, _ := cmds[i].Slice(); len(reply) == 2 && reply[0] == int64(1) {
+			result = ResultAppended
+		}
+		l.opts.Observer.ObserveSignalEvent(e.Kind, result)
 	}
 	clear(l.pending[len(kept):])
 	l.pending = kept

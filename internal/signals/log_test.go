@@ -21,6 +21,34 @@ func event(symbol, tf string, kind Kind, n int) Event {
 		Price: 100.25 + float64(n), Summary: "bearish", Color: "red", Namespace: "ns", Schedule: "top"}
 }
 
+// counts is an Observer.
+type counts struct {
+	mu      sync.Mutex
+	results map[string]int
+	waiting int
+}
+
+func (c *counts) ObserveSignalEvent(_ Kind, result string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.results == nil {
+		c.results = map[string]int{}
+	}
+	c.results[result]++
+}
+
+func (c *counts) SetSignalEventsWaiting(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.waiting = n
+}
+
+func (c *counts) get(result string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.results[result]
+}
+
 func client(t *testing.T, addr string) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: addr, ReadTimeout: 200 * time.Millisecond, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = c.Close() })
@@ -45,7 +73,8 @@ func streamIDs(t *testing.T, c *redis.Client) []string {
 func TestAppendOncePerID(t *testing.T) {
 	srv := redistest.Start(t)
 	ctx := context.Background()
-	a, b := NewLog(client(t, srv.Addr()), LogOptions{}), NewLog(client(t, srv.Addr()), LogOptions{})
+	var obs counts
+	a, b := NewLog(client(t, srv.Addr()), LogOptions{Observer: &obs}), NewLog(client(t, srv.Addr()), LogOptions{Observer: &obs})
 	events := make([]Event, 0, 50)
 	for i := range 50 {
 		events = append(events, event(fmt.Sprintf("S%02dUSDT", i%10), "15m", Kinds[i%len(Kinds)], i))
@@ -73,6 +102,9 @@ func TestAppendOncePerID(t *testing.T) {
 	}
 	if w, _ := a.Waiting(); w != 0 {
 		t.Fatalf("%d events still waiting in memory with Redis up", w)
+	}
+	if obs.get(ResultAppended) != 50 || obs.get(ResultDuplicate) != 150 {
+		t.Fatalf("observed %v, want 50 appended and 150 duplicates", obs.results)
 	}
 }
 
@@ -129,7 +161,8 @@ func TestMemoryFallbackAndCopyBack(t *testing.T) {
 	ctx := context.Background()
 	var down atomic.Bool
 	clk := clocktesting.NewFakePassiveClock(t0)
-	l := NewLog(client(t, srv.Addr()), LogOptions{MemoryMax: 3, Down: down.Load, Clock: clk})
+	var obs counts
+	l := NewLog(client(t, srv.Addr()), LogOptions{MemoryMax: 3, Down: down.Load, Clock: clk, Observer: &obs})
 	other := NewLog(client(t, srv.Addr()), LogOptions{})
 
 	l.Append(ctx, event("A", "15m", CrossUp, 1))
@@ -141,8 +174,9 @@ func TestMemoryFallbackAndCopyBack(t *testing.T) {
 		clk.SetTime(t0.Add(time.Duration(i) * time.Second))
 		l.Append(ctx, event("A", "15m", ColorFlip, i))
 	}
-	if w, dropped := l.Waiting(); w != 3 || dropped != 1 {
-		t.Fatalf("waiting %d, dropped %d; want the bound of 3 kept and the oldest dropped", w, dropped)
+	if w, dropped := l.Waiting(); w != 3 || dropped != 1 || obs.get(ResultDropped) != 1 || obs.waiting != 3 {
+		t.Fatalf("waiting %d, dropped %d (observed %v, %d waiting); want the bound of 3 kept and the oldest dropped",
+			w, dropped, obs.results, obs.waiting)
 	}
 	got, err := l.List(ctx, Query{})
 	if err != nil || len(got) != 3 || got[0].ID != event("A", "15m", ColorFlip, 5).ID || got[0].StreamID != "" {
@@ -157,8 +191,9 @@ func TestMemoryFallbackAndCopyBack(t *testing.T) {
 	other.Append(ctx, event("A", "15m", ColorFlip, 4)) // found by another replica too
 	down.Store(false)
 	l.Flush(ctx)
-	if w, _ := l.Waiting(); w != 0 {
-		t.Fatalf("%d events still waiting after the flush", w)
+	if w, _ := l.Waiting(); w != 0 || obs.waiting != 0 || obs.get(ResultAppended) != 3 || obs.get(ResultDuplicate) != 1 {
+		t.Fatalf("%d events still waiting after the flush (observed %v, %d waiting); want 1+2 appended, 1 duplicate",
+			w, obs.results, obs.waiting)
 	}
 	ids := streamIDs(t, client(t, srv.Addr()))
 	want := []string{event("A", "15m", ColorFlip, 4).ID, event("A", "15m", ColorFlip, 3).ID, event("A", "15m", ColorFlip, 5).ID}
