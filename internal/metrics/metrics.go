@@ -109,7 +109,8 @@ func New(reg prometheus.Registerer) *Recorder {
 		}, []string{"route"}),
 		signalEvents: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hama_signal_events_total",
-			Help: "Signal events of the history by kind and result: appended to the stream, duplicate (appended before), or dropped from a full memory fallback.",
+			Help: "Signal events of the history by kind and result: appended to the stream, " +
+				"duplicate (appended before), or dropped from a full memory fallback.",
 		}, []string{"kind", labelResult}),
 		signalsWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hama_signal_events_waiting", Help: "Signal events waiting in this replica's memory for Redis.",
