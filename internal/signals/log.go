@@ -152,6 +152,7 @@ func (l *Log) flushLocked(ctx context.Context) {
 	if l.client == nil || len(l.pending) == 0 || l.opts.Down() {
 		return
 	}
+	// One round trip. Each Eval sends the script itself: a pipeline cannot retry an EVALSHA that misses.
 	cmds := make([]*redis.Cmd, len(l.pending))
 	_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, e := range l.pending {
@@ -160,7 +161,6 @@ func (l *Log) flushLocked(ctx context.Context) {
 		}
 		return nil
 	})
-	// Each Eval sends the script itself: a pipeline cannot retry an EVALSHA that misses.
 	kept := l.pending[:0]
 	for i, e := range l.pending {
 		if cmds[i] == nil || cmds[i].Err() != nil {
