@@ -7,6 +7,7 @@ import (
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
 	"github.com/hama-operator/hama-operator/internal/board"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // mountBoard serves the signal board (package board) under /board/, behind the same read
@@ -15,6 +16,9 @@ func (s *Server) mountBoard() {
 	cfg := board.Config{Cache: s.cache, Keys: s.cfg.Keys, Log: s.log.WithName("board")}
 	if s.kube != nil {
 		cfg.Schedules = s.scheduleMembers
+	}
+	if s.cfg.Signals != nil {
+		cfg.Signals = s.recentSignals
 	}
 	b := board.New(cfg)
 	s.mux.Handle("/board/", s.instrument("/board/", func(w http.ResponseWriter, r *http.Request) {
@@ -48,6 +52,20 @@ func (s *Server) scheduleMembers(ctx context.Context) (map[string][]string, erro
 	}
 	for _, names := range out {
 		slices.Sort(names)
+	}
+	return out, nil
+}
+
+// recentSignals is the board's feed: the newest signals of the history, as GET /api/v1/signals
+// answers them.
+func (s *Server) recentSignals(ctx context.Context, limit int) ([]board.Signal, error) {
+	events, err := s.cfg.Signals.List(ctx, signals.Query{Limit: limit})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]board.Signal, 0, len(events))
+	for _, e := range events {
+		out = append(out, board.Signal{ID: e.ID, Data: e})
 	}
 	return out, nil
 }

@@ -81,10 +81,11 @@ func New(cfg Config) *Board {
 	}
 	b := &Board{cfg: cfg, mux: http.NewServeMux()}
 	b.pages = template.Must(template.New("").Funcs(template.FuncMap{
-		"age":  func(t time.Time) string { return age(cfg.Clock.Now(), t) },
-		"rfc":  func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"unix": func(t time.Time) int64 { return t.Unix() },
-		"join": strings.Join,
+		"age":   func(t time.Time) string { return age(cfg.Clock.Now(), t) },
+		"rfc":   func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"rfcms": func(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") },
+		"unix":  func(t time.Time) int64 { return t.Unix() },
+		"join":  strings.Join,
 		"deref": func(p *int) int {
 			if p == nil {
 				return -1

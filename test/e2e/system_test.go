@@ -243,6 +243,9 @@ type fakeExchange struct {
 	mu      sync.Mutex
 	faults  map[string]string
 	latency time.Duration
+	// ahead moves the exchange's clock forward: candles that have not happened yet, for a refresh
+	// that brings new ones.
+	ahead time.Duration
 }
 
 func newFakeExchange(t testing.TB) *fakeExchange {
@@ -262,10 +265,17 @@ func (e *fakeExchange) setFault(symbol, fault string) {
 	e.faults[symbol] = fault
 }
 
+// moveAhead moves the exchange's clock forward by d.
+func (e *fakeExchange) moveAhead(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.ahead += d
+}
+
 func (e *fakeExchange) serve(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	e.mu.Lock()
-	fault, latency := e.faults[q.Get("symbol")], e.latency
+	fault, latency, ahead := e.faults[q.Get("symbol")], e.latency, e.ahead
 	e.mu.Unlock()
 	time.Sleep(latency)
 	w.Header().Set("X-MBX-USED-WEIGHT-1M", "10")
@@ -287,7 +297,7 @@ func (e *fakeExchange) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	var limit int
 	_, _ = fmt.Sscanf(q.Get("limit"), "%d", &limit)
-	last := time.Now().Truncate(step)
+	last := time.Now().Add(ahead).Truncate(step)
 	var b strings.Builder
 	b.WriteString("[")
 	for i := range limit {

@@ -179,6 +179,7 @@
       if (!row) continue;
       tickAges(row);
       row.classList.add('changed');
+      row.dataset.received = String(Date.now());
       if (current) current.replaceWith(row);
       else if (!pageSymbol) tbody.append(row);
       changed.push(row);
