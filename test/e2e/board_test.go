@@ -271,6 +271,7 @@ func TestBoardInABrowser(t *testing.T) {
 		b.waitFor("the feed shows the history's signals", `(ids => ids.every(id => document.querySelector('#signals li[data-id="' + CSS.escape(id) + '"]')))(`+
 			string(idsJSON)+`)`, 10*time.Second)
 	})
+	b.waitFor("the rows' change highlight fades", `!document.querySelector('#board tr.changed')`, 10*time.Second)
 	b.screenshot("board")
 
 	t.Run("the symbol page draws the chart", func(t *testing.T) {
