@@ -102,6 +102,7 @@ done
 cat <<MSG
 
 hama-operator is running (logs in $DEV/).
+  Board:     http://127.0.0.1:$API_PORT/board/
   REST API:  http://127.0.0.1:$API_PORT/api/gainer-analysis/cache-stats
              curl -s -XPOST http://127.0.0.1:$API_PORT/api/gainer-analysis/analyze-symbol -d '{"symbol":"BTCUSDT"}'
              http://127.0.0.1:$API_PORT/api/gainer-analysis/top-gainers?limit=20&market=spot

@@ -83,6 +83,13 @@ func TestDevScriptStopsEverythingOnOneCtrlC(t *testing.T) {
 	if _, err := httpGet(api[1]); err != nil {
 		t.Fatalf("the printed API URL does not answer: %v", err)
 	}
+	board := regexp.MustCompile(`Board:\s+(http://127\.0\.0\.1:\d+/board/)`).FindStringSubmatch(printed)
+	if board == nil {
+		t.Fatalf("dev.sh did not print the board's URL:\n%s", printed)
+	}
+	if page, err := httpGet(board[1]); err != nil || !strings.Contains(string(page), `<table id="board">`) {
+		t.Fatalf("the printed board URL does not serve the board: %v\n%s", err, page)
+	}
 	if _, err := os.Stat(kc[1]); err != nil {
 		t.Fatalf("the printed kubeconfig: %v", err)
 	}
