@@ -37,7 +37,7 @@ var (
 )
 
 func addKnownTypes(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &AnalysisSchedule{}, &AnalysisScheduleList{})
+	s.AddKnownTypes(GroupVersion, &AnalysisSchedule{}, &AnalysisScheduleList{}, &SignalAlert{}, &SignalAlertList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
