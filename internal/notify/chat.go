@@ -7,12 +7,12 @@ import (
 	"time"
 )
 
-// colour of the event: green for bullish news, red for bearish, grey otherwise.
+// bullish and bearish tell the event's colour: green for bullish news, red for bearish, neutral otherwise.
 func (m Message) bullish() (bullish, bearish bool) {
 	switch {
-	case m.Event == "crossUp", m.Event == "colorFlip" && m.Color == "green":
+	case m.Event == crossUp, m.Event == colorFlip && m.Color == "green":
 		return true, false
-	case m.Event == "crossDown", m.Event == "colorFlip" && m.Color == "red":
+	case m.Event == crossDown, m.Event == colorFlip && m.Color == "red":
 		return false, true
 	}
 	return false, false

@@ -20,6 +20,15 @@ const (
 	Email   = "email"
 )
 
+// Event kinds a Message may carry (internal/signals' kinds).
+const (
+	crossUp      = "crossUp"
+	crossDown    = "crossDown"
+	colorFlip    = "colorFlip"
+	squeezeStart = "squeezeStart"
+	squeezeEnd   = "squeezeEnd"
+)
+
 // Message is one signal event addressed by one alert; every provider renders it. Its JSON is the
 // generic webhook's body.
 type Message struct {
@@ -40,11 +49,11 @@ type Message struct {
 // Title is the one-line summary every provider leads with, like "BTCUSDT 15m: HAMA crossed above its MA".
 func (m Message) Title() string {
 	what := map[string]string{
-		"crossUp":      "HAMA crossed above its MA",
-		"crossDown":    "HAMA crossed below its MA",
-		"colorFlip":    "HAMA candles turned " + m.Color,
-		"squeezeStart": "Bollinger squeeze started",
-		"squeezeEnd":   "Bollinger squeeze ended",
+		crossUp:      "HAMA crossed above its MA",
+		crossDown:    "HAMA crossed below its MA",
+		colorFlip:    "HAMA candles turned " + m.Color,
+		squeezeStart: "Bollinger squeeze started",
+		squeezeEnd:   "Bollinger squeeze ended",
 	}[m.Event]
 	if what == "" {
 		what = m.Event
