@@ -16,7 +16,9 @@ import (
 // stream hands out each event until its deliveries are recorded; a record per delivery (alert and
 // event id) says whether it is pending, sent or failed; a sorted set orders pending deliveries by
 // when they are due, and a set holds those being attempted. Every key shares the stream's hash
-// slot, so each step is one MULTI, on Redis Cluster too.
+// slot, so each step is one MULTI, on Redis Cluster too. Reads go through pipelines or scripts,
+// never direct commands: go-redis's client-side cache (--redis-client-cache) may answer direct reads
+// from memory, and a stale due set would repeat a delivery.
 type Store struct {
 	client redis.UniversalClient
 	// consumer is this process's name in the consumer group.
@@ -115,10 +117,11 @@ func (s *Store) Cooldowns(ctx context.Context, e Event, alertKeys []string) ([]t
 	for i, k := range alertKeys {
 		keys[i] = s.cooldown(k, e)
 	}
-	vals, err := s.client.MGet(ctx, keys...).Result()
-	if err != nil {
+	var mget *redis.SliceCmd
+	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error { mget = p.MGet(ctx, keys...); return nil }); err != nil {
 		return nil, err
 	}
+	vals := mget.Val()
 	out := make([]time.Time, len(vals))
 	for i, v := range vals {
 		if str, ok := v.(string); ok {
@@ -172,24 +175,28 @@ func (s *Store) Ack(ctx context.Context, streamID string) error {
 	return s.client.XAck(ctx, StreamKey, Group, streamID).Err()
 }
 
+// take moves the deliveries due by ARGV[1] (at most ARGV[2]) from the due set to the in-flight set.
+var take = redis.NewScript(`
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
+for _, id in ipairs(ids) do
+  redis.call('ZREM', KEYS[1], id)
+  redis.call('SADD', KEYS[2], id)
+end
+return ids`)
+
 // Take moves up to max deliveries due at now to the in-flight set and returns them.
 func (s *Store) Take(ctx context.Context, now time.Time, max int64) ([]Delivery, error) {
-	ids, err := s.client.ZRangeByScore(ctx, s.due(), &redis.ZRangeBy{
-		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: max,
-	}).Result()
+	ids, err := take.Run(ctx, s.client, []string{s.due(), s.inflight()}, now.UnixMilli(), max).StringSlice()
 	if err != nil || len(ids) == 0 {
 		return nil, err
 	}
-	var reads []*redis.MapStringStringCmd
-	_, err = s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		for _, id := range ids {
-			p.ZRem(ctx, s.due(), id)
-			p.SAdd(ctx, s.inflight(), id)
-			reads = append(reads, p.HGetAll(ctx, s.record(id)))
+	reads := make([]*redis.MapStringStringCmd, len(ids))
+	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			reads[i] = p.HGetAll(ctx, s.record(id))
 		}
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
 	}
 	var out []Delivery
@@ -218,11 +225,15 @@ func decodeDelivery(id string, h map[string]string) (Delivery, error) {
 // Requeue makes every in-flight delivery due at now: a new leader calls it before delivering,
 // since no attempt of a previous process is still running.
 func (s *Store) Requeue(ctx context.Context, now time.Time) (int, error) {
-	ids, err := s.client.SMembers(ctx, s.inflight()).Result()
-	if err != nil || len(ids) == 0 {
+	var members *redis.StringSliceCmd
+	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error { members = p.SMembers(ctx, s.inflight()); return nil }); err != nil {
 		return 0, err
 	}
-	_, err = s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	ids := members.Val()
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, id := range ids {
 			p.ZAdd(ctx, s.due(), redis.Z{Score: float64(now.UnixMilli()), Member: id})
 			p.SRem(ctx, s.inflight(), id)
@@ -305,10 +316,14 @@ type Stats struct {
 
 // Stats reads an alert's delivery counts.
 func (s *Store) Stats(ctx context.Context, namespace, alert string) (Stats, error) {
-	h, err := s.client.HGetAll(ctx, s.stats(namespace, alert)).Result()
-	if err != nil {
+	var hget *redis.MapStringStringCmd
+	if _, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		hget = p.HGetAll(ctx, s.stats(namespace, alert))
+		return nil
+	}); err != nil {
 		return Stats{}, err
 	}
+	h := hget.Val()
 	st := Stats{LastResult: h["last_result"], LastError: h["last_error"]}
 	st.Sent, _ = strconv.ParseInt(h["sent"], 10, 64)
 	st.Failed, _ = strconv.ParseInt(h["failed"], 10, 64)

@@ -20,8 +20,10 @@ import (
 // operator pod's, which would rename ours to exported_namespace.
 const (
 	labelNamespace = "schedule_namespace"
-	labelSchedule  = "schedule"
-	labelResult    = "result"
+	// labelAlertNamespace is a SignalAlert's namespace, for the same reason not "namespace".
+	labelAlertNamespace = "alert_namespace"
+	labelSchedule       = "schedule"
+	labelResult         = "result"
 )
 
 // Label values created at zero before anything happens, so that rates, increases and alerts see the
@@ -32,6 +34,9 @@ var (
 	cacheResults     = []string{"hit", "miss"}
 	httpExchanges    = []string{market.Binance, market.BinanceFutures} // the simulated source sends no requests
 	rateLimitedCodes = []string{"418", "429"}
+	// notificationResults: sent (accepted), retried (an attempt failed, another is planned), failed
+	// (refused, or not accepted before the retries ran out), cooldown (not sent: inside the cooldown).
+	notificationResults = []string{"sent", "retried", "failed", "cooldown"}
 )
 
 // Recorder holds every collector of the operator.
@@ -53,6 +58,8 @@ type Recorder struct {
 	apiRequestDuration *prometheus.HistogramVec
 	signalEvents       *prometheus.CounterVec
 	signalsWaiting     prometheus.Gauge
+	notifications      *prometheus.CounterVec
+	deliveryDuration   *prometheus.HistogramVec
 }
 
 // New creates the collectors and registers them with reg (controller-runtime's metrics.Registry in
@@ -115,6 +122,15 @@ func New(reg prometheus.Registerer) *Recorder {
 		signalsWaiting: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hama_signal_events_waiting", Help: "Signal events waiting in this replica's memory for Redis.",
 		}),
+		notifications: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hama_notifications_total",
+			Help: "Signal notifications of each SignalAlert by result: sent, retried, failed or cooldown.",
+		}, []string{labelAlertNamespace, "alert", "provider", labelResult}),
+		deliveryDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hama_notification_delivery_seconds",
+			Help:    "Time from a signal event's fan-out to an alert until its receiver accepted it, retries included.",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800},
+		}, []string{"provider"}),
 	}
 	reg.MustRegister(r.signalEvents, r.signalsWaiting)
 	for _, kind := range signals.Kinds {
@@ -124,7 +140,7 @@ func New(reg prometheus.Registerer) *Recorder {
 	}
 	reg.MustRegister(r.cacheRequests, r.cacheBackendUp, r.cacheFallbacks, r.cachedSymbols, r.redisConfigured,
 		r.refreshRuns, r.refreshDuration, r.symbolAnalyses, r.upstreamRequests, r.upstreamDuration, r.lastSuccessfulRun,
-		r.scheduleInterval, r.scheduleCreated, r.apiRequests, r.apiRequestDuration)
+		r.scheduleInterval, r.scheduleCreated, r.apiRequests, r.apiRequestDuration, r.notifications, r.deliveryDuration)
 	for _, backend := range []cache.Backend{cache.BackendRedis, cache.BackendMemory} {
 		for _, result := range cacheResults {
 			r.cacheRequests.WithLabelValues(string(backend), result)
@@ -262,4 +278,27 @@ func (c *cachedSymbols) Collect(ch chan<- prometheus.Metric) {
 		cancel()
 	}
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(c.last))
+}
+
+// TrackAlert creates a SignalAlert's notification counters at zero, so that the first
+// notification shows in rates.
+func (r *Recorder) TrackAlert(namespace, name, provider string) {
+	for _, result := range notificationResults {
+		r.notifications.WithLabelValues(namespace, name, provider, result)
+	}
+}
+
+// ForgetAlert drops the series of a deleted SignalAlert (or of its previous provider type).
+func (r *Recorder) ForgetAlert(namespace, name string) {
+	r.notifications.DeletePartialMatch(prometheus.Labels{labelAlertNamespace: namespace, "alert": name})
+}
+
+// ObserveNotification counts a notification of an alert by result.
+func (r *Recorder) ObserveNotification(namespace, alert, provider, result string) {
+	r.notifications.WithLabelValues(namespace, alert, provider, result).Inc()
+}
+
+// ObserveDeliveryLatency records the time from a fan-out to the receiver's acceptance.
+func (r *Recorder) ObserveDeliveryLatency(provider string, d time.Duration) {
+	r.deliveryDuration.WithLabelValues(provider).Observe(d.Seconds())
 }
