@@ -44,6 +44,8 @@ type options struct {
 	signalsDedupTTL  time.Duration
 	signalsMemoryMax int
 
+	notify notifyOptions
+
 	cache cacheOptions
 	flags *flag.FlagSet // the flag set bindFlags registered with: flags given there win over the environment
 }
@@ -98,6 +100,7 @@ func bindFlags(fs *flag.FlagSet) *options {
 	fs.IntVar(&o.signalsMemoryMax, "signals-memory-max", signals.DefaultMemoryMax,
 		"Events kept in memory while Redis is down (copied to the stream when it is back); the oldest go first.")
 
+	o.notify.bindFlags(fs)
 	o.cache.bindFlags(fs)
 	return o
 }
@@ -133,6 +136,9 @@ func (o *options) complete(getenv func(string) string) error {
 	}
 	if o.signalsDedupTTL < time.Hour {
 		return fmt.Errorf("--signals-dedup-ttl %s: want at least 1h, longer than any refresh interval", o.signalsDedupTTL)
+	}
+	if err := o.notify.validate(); err != nil {
+		return err
 	}
 	if o.maxConcurrentRuns < 1 {
 		return fmt.Errorf("--max-concurrent-runs %d: want at least 1", o.maxConcurrentRuns)

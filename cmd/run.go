@@ -81,6 +81,9 @@ func run(o *options) error {
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
 	}
+	if err := setupNotifications(mgr, o.notify, store, rec); err != nil {
+		return fmt.Errorf("setting up notifications: %w", err)
+	}
 
 	if o.apiAddr != "0" {
 		clientset, err := kubernetes.NewForConfig(restConfig)

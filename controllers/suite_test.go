@@ -8,6 +8,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/redis/go-redis/v9"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -23,6 +24,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/cache/redistest"
+	"github.com/hama-operator/hama-operator/internal/dispatch"
 	"github.com/hama-operator/hama-operator/internal/testenv"
 )
 
@@ -36,9 +39,17 @@ var (
 	fakeClock *clocktesting.FakeClock
 	metrics   *recordingMetrics
 	stopMgr   context.CancelFunc
+	// deliveries is the delivery state of SignalAlerts, in a real redis-server; alertReconciler
+	// takes outcomes as the delivery worker reports them.
+	deliveries      *dispatch.Store
+	alertReconciler *SignalAlertReconciler
 )
 
+// suiteT owns what the suite starts outside Ginkgo (redis-server).
+var suiteT *testing.T
+
 func TestControllers(t *testing.T) {
+	suiteT = t
 	RegisterFailHandler(Fail)
 	RunSpecs(t, "Controller Suite")
 }
@@ -90,6 +101,14 @@ var _ = BeforeSuite(func() {
 		ResultsCheckInterval: time.Second,
 	}
 	Expect(r.SetupWithManager(mgr)).To(Succeed())
+
+	redisServer := redistest.Start(suiteT)
+	redisClient := redis.NewClient(&redis.Options{Addr: redisServer.Addr()})
+	DeferCleanup(redisClient.Close)
+	deliveries = dispatch.NewStore(redisClient, "controllers-test")
+	alertReconciler = &SignalAlertReconciler{Client: mgr.GetClient(), Recorder: mgr.GetEventRecorder("hama-operator"),
+		Deliveries: deliveries, Metrics: &alertMetrics{}}
+	Expect(alertReconciler.SetupWithManager(mgr)).To(Succeed())
 
 	var ctx context.Context
 	ctx, stopMgr = context.WithCancel(context.Background())

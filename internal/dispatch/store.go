@@ -87,10 +87,23 @@ func (s *Store) Claimed(ctx context.Context) ([]redis.XMessage, error) {
 		}
 		out = append(out, msgs...)
 		if next == "0-0" || len(msgs) == 0 {
-			return out, nil
+			break
 		}
 		start = next
 	}
+	// Forget the consumers of earlier leaders, now that nothing is pending with them.
+	consumers, err := s.client.XInfoConsumers(ctx, StreamKey, Group).Result()
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range consumers {
+		if c.Name != s.consumer && c.Pending == 0 {
+			if err := s.client.XGroupDelConsumer(ctx, StreamKey, Group, c.Name).Err(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return out, nil
 }
 
 // Read waits up to block for entries no consumer has read yet.
