@@ -10,6 +10,7 @@ import (
 	"github.com/hama-operator/hama-operator/controllers"
 	"github.com/hama-operator/hama-operator/internal/apiserver"
 	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/dispatch"
 	"github.com/hama-operator/hama-operator/internal/market/binance"
 	"github.com/hama-operator/hama-operator/internal/metrics"
 	"github.com/hama-operator/hama-operator/internal/refresh"
@@ -24,6 +25,8 @@ var (
 	_ refresh.AnalysisObserver = (*metrics.Recorder)(nil)
 	_ apiserver.Recorder       = (*metrics.Recorder)(nil)
 	_ signals.Observer         = (*metrics.Recorder)(nil)
+	_ controllers.AlertMetrics = (*metrics.Recorder)(nil)
+	_ dispatch.Observer        = (*metrics.Recorder)(nil)
 )
 
 func TestRefreshHistogramBucketsSpanATenthOfASecondToTenMinutes(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/notify"
 	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
@@ -37,6 +38,7 @@ var (
 	// notificationResults: sent (accepted), retried (an attempt failed, another is planned), failed
 	// (refused, or not accepted before the retries ran out), cooldown (not sent: inside the cooldown).
 	notificationResults = []string{"sent", "retried", "failed", "cooldown"}
+	notifyProviders     = []string{notify.Webhook, notify.Slack, notify.Discord, notify.Email}
 )
 
 // Recorder holds every collector of the operator.
@@ -145,6 +147,9 @@ func New(reg prometheus.Registerer) *Recorder {
 		for _, result := range cacheResults {
 			r.cacheRequests.WithLabelValues(string(backend), result)
 		}
+	}
+	for _, provider := range notifyProviders {
+		r.deliveryDuration.WithLabelValues(provider)
 	}
 	for _, result := range analysisResults {
 		r.symbolAnalyses.WithLabelValues(result)

@@ -38,6 +38,9 @@ func exercised() (*Recorder, *prometheus.Registry) {
 	r.ObserveSignalEvent(signals.CrossUp, signals.ResultAppended)
 	r.ObserveSignalEvent(signals.CrossUp, signals.ResultDuplicate)
 	r.SetSignalEventsWaiting(3)
+	r.TrackAlert("default", "crosses", "slack")
+	r.ObserveNotification("default", "crosses", "slack", "sent")
+	r.ObserveDeliveryLatency("slack", 1500*time.Millisecond)
 	return r, reg
 }
 
@@ -97,8 +100,8 @@ func TestExpositionPassesPromtool(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(families) != 17 {
-		t.Fatalf("%d metric families exposed, want 17", len(families))
+	if len(families) != 19 {
+		t.Fatalf("%d metric families exposed, want 19", len(families))
 	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = &buf
@@ -158,5 +161,23 @@ func TestCachedSymbolsAreCountedOnEachScrapeAndKeptOnError(t *testing.T) {
 	fail = true
 	if got := testutil.ToFloat64(r.cachedSymbols); got != 40 {
 		t.Fatalf("scrape while counting fails = %v, want the last count 40", got)
+	}
+}
+
+func TestAlertSeriesStartAtZeroAndGoWithTheAlert(t *testing.T) {
+	r, _ := exercised()
+	r.TrackAlert("other", "quiet", "email")
+	if got := testutil.ToFloat64(r.notifications.WithLabelValues("default", "crosses", "slack", "sent")); got != 1 {
+		t.Errorf("sent = %v, want 1", got)
+	}
+	if n := testutil.CollectAndCount(r.notifications); n != 8 {
+		t.Errorf("%d notification series, want 4 results of 2 alerts", n)
+	}
+	r.ForgetAlert("default", "crosses")
+	if n := testutil.CollectAndCount(r.notifications); n != 4 {
+		t.Errorf("%d notification series after forgetting one alert, want 4", n)
+	}
+	if n := testutil.CollectAndCount(r.deliveryDuration); n != 4 {
+		t.Errorf("%d latency series, want one per provider from the start", n)
 	}
 }

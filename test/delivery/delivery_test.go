@@ -190,6 +190,7 @@ func TestChartDefaults(t *testing.T) {
 		{"ServiceAccount", "hama"}, {"ClusterRole", "hama-manager"}, {"ClusterRoleBinding", "hama-manager"},
 		{"Role", "hama-leader-election"}, {"ClusterRole", "hama-metrics-reader"}, {"ClusterRole", "hama-view"}, {"ClusterRole", "hama-edit"},
 		{"CustomResourceDefinition", "analysisschedules.analysis.hama-operator.io"},
+		{"CustomResourceDefinition", "signalalerts.analysis.hama-operator.io"},
 	} {
 		if o := find(objs, want.kind, want.name); o == nil || get(o, "metadata", "name") != want.name {
 			t.Errorf("no %s %s rendered", want.kind, want.name)
@@ -624,7 +625,8 @@ func TestManifestsOnARealAPIServer(t *testing.T) {
 		}
 	}
 	mustRun(t, crdAndNS.Bytes(), kubectl, "apply", "--server-side", "--force-conflicts", "-f", "-")
-	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", "crd/analysisschedules.analysis.hama-operator.io", "--timeout=30s")
+	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", "crd/analysisschedules.analysis.hama-operator.io",
+		"crd/signalalerts.analysis.hama-operator.io", "--timeout=30s")
 	mustRun(t, []byte(install), kubectl, "apply", "--dry-run=server", "-f", "-")
 	mustRun(t, nil, kubectl, "apply", "--dry-run=server", "-n", "default", "-k", "config/samples")
 

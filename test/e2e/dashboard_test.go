@@ -55,6 +55,16 @@ func TestDashboardShowsDataInAHealthySystem(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A SignalAlert, so that the notification panels have series (at zero until an event comes).
+	if err := s.kube.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: "team-a"},
+		StringData: map[string]string{"address": "http://127.0.0.1:9/hook"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.kube.Create(ctx, &analysisv1alpha1.SignalAlert{ObjectMeta: metav1.ObjectMeta{Name: "crosses", Namespace: "team-a"},
+		Spec: analysisv1alpha1.SignalAlertSpec{Provider: analysisv1alpha1.NotificationProvider{
+			Type: analysisv1alpha1.ProviderWebhook, SecretRef: &analysisv1alpha1.SecretReference{Name: "hook"}}}}); err != nil {
+		t.Fatal(err)
+	}
 
 	plain := startPrometheus(t, promBin, op.metrics, nil)
 	asOperator := startPrometheus(t, promBin, op.metrics, map[string]string{
