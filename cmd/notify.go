@@ -57,7 +57,7 @@ func setupNotifications(mgr ctrl.Manager, o notifyOptions, store *cache.Cache, r
 		alerts.Deliveries = deliveries
 		if err := mgr.Add(&dispatch.Dispatcher{
 			Store: deliveries, Alerts: &controllers.AlertSource{Client: mgr.GetClient()}, Sender: &notify.Sender{},
-			Reporter: alerts, Observer: rec, Log: ctrl.Log.WithName("notify"),
+			Reporter: alerts, Observer: rec, Log: ctrl.Log.WithName("notify"), Down: store.Degraded,
 			InitialBackoff: o.initialBackoff, MaxBackoff: o.maxBackoff, MaxRetryTime: o.maxRetryTime, MaxEventAge: o.maxEventAge,
 			Rate: rate.Limit(o.ratePerSecond), Burst: o.burst,
 		}); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/notify"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // Alert is a SignalAlert as delivery sees it: which events it takes, and where they go.
@@ -28,12 +29,12 @@ func (a Alert) Key() string { return a.Namespace + "/" + a.Name }
 
 // Matches reports whether the alert takes e: e was found for one of its schedules or for a symbol
 // one of them covers, and it passes the alert's kind, symbol and timeframe filters.
-func (a Alert) Matches(e Event) bool {
+func (a Alert) Matches(e signals.Event) bool {
 	fromSchedule := e.Namespace == a.Namespace && e.Schedule != "" && slices.Contains(a.Schedules, e.Schedule)
 	if !fromSchedule && !slices.Contains(a.Covered, e.Symbol) {
 		return false
 	}
-	return slices.Contains(a.Events, e.Kind) &&
+	return slices.Contains(a.Events, string(e.Kind)) &&
 		(len(a.Symbols) == 0 || slices.Contains(a.Symbols, e.Symbol)) &&
 		(len(a.Timeframes) == 0 || slices.Contains(a.Timeframes, e.Timeframe))
 }

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/hama-operator/hama-operator/internal/notify"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // Sender makes one delivery attempt; *notify.Sender is one.
@@ -68,6 +69,9 @@ type Dispatcher struct {
 	Observer Observer
 	Clock    clock.WithTicker
 	Log      logr.Logger
+	// Down reports whether Redis is not serving (the cache's Degraded): the worker then waits
+	// instead of failing a call a second. Nil means never.
+	Down func() bool
 
 	// InitialBackoff doubles after each failed attempt up to MaxBackoff; deliveries not accepted
 	// within MaxRetryTime of their fan-out are given up.
@@ -168,6 +172,15 @@ func (d *Dispatcher) pause(ctx context.Context) {
 	}
 }
 
+// redisDown waits a second when Redis is down; what it holds waits there until Redis is back.
+func (d *Dispatcher) redisDown(ctx context.Context) bool {
+	if d.Down == nil || !d.Down() {
+		return false
+	}
+	d.pause(ctx)
+	return true
+}
+
 func (d *Dispatcher) kick() {
 	select {
 	case d.wake <- struct{}{}:
@@ -180,6 +193,9 @@ func (d *Dispatcher) kick() {
 func (d *Dispatcher) fanOutLoop(ctx context.Context) {
 	var claimed bool
 	for ctx.Err() == nil {
+		if d.redisDown(ctx) {
+			continue
+		}
 		var err error
 		if !claimed {
 			err = d.fanOut(ctx, d.Store.Claimed)
@@ -214,7 +230,7 @@ func (d *Dispatcher) fanOut(ctx context.Context, read func(context.Context) ([]r
 // for the event's symbol, timeframe and kind has passed.
 func (d *Dispatcher) fanOutEntry(ctx context.Context, m redis.XMessage) error {
 	now := d.Clock.Now()
-	e, err := decodeEntry(m)
+	e, err := signals.DecodeEntry(m)
 	if err != nil {
 		d.Log.Error(err, "skipping an undecodable signal", "streamID", m.ID)
 		return d.Store.Ack(ctx, m.ID)
@@ -270,6 +286,9 @@ func (d *Dispatcher) deliverLoop(ctx context.Context) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	for ctx.Err() == nil {
+		if d.redisDown(ctx) {
+			continue
+		}
 		batch, err := d.Store.Take(ctx, d.Clock.Now(), int64(d.Concurrency))
 		if err != nil {
 			d.Log.Error(err, "taking due deliveries")
@@ -402,7 +421,7 @@ func (d *Dispatcher) reserve(del Delivery, now time.Time) time.Duration {
 func message(del Delivery) notify.Message {
 	e := del.Event
 	return notify.Message{ID: e.ID, Alert: del.Alert, Namespace: del.Namespace, Schedule: e.Schedule, Symbol: e.Symbol,
-		Timeframe: e.Timeframe, Event: e.Kind, CandleCloseTime: e.CandleCloseTime, Price: e.Price, Summary: e.Summary,
+		Timeframe: e.Timeframe, Event: string(e.Kind), CandleCloseTime: e.CandleCloseTime, Price: e.Price, Summary: e.Summary,
 		Color: e.Color}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/hama-operator/hama-operator/internal/cache/redistest"
 	"github.com/hama-operator/hama-operator/internal/notify"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // receiver is a webhook receiver that answers with the statuses of script in turn (then 200) and
@@ -160,18 +161,25 @@ func (h *harness) start(consumer string, tune func(*Dispatcher)) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-// appendEvent adds an entry of schedule markets/majors to the signal history the way
-// internal/signals does: the contract's fields.
+// appendEvent records an event of schedule markets/majors in the signal history through
+// internal/signals' Log, the pipeline's writer, and returns its id.
 func (h *harness) appendEvent(symbol, tf, kind string, closeAt time.Time) string {
-	id := fmt.Sprintf("%s:%s:%s:%d", symbol, tf, kind, closeAt.UnixMilli())
-	err := h.redis.XAdd(context.Background(), &redis.XAddArgs{Stream: StreamKey, Values: []any{
-		"id", id, "symbol", symbol, "timeframe", tf, "kind", kind, "candle_close_time", closeAt.UTC().Format(time.RFC3339),
+	e := signals.Event{ID: signals.EventID(symbol, tf, signals.Kind(kind), closeAt), Symbol: symbol, Timeframe: tf,
+		Kind: signals.Kind(kind), CandleCloseTime: closeAt.UTC(), Price: 101.5, Summary: "bullish", Color: "green",
+		Namespace: "markets", Schedule: "majors"}
+	signals.NewLog(h.redis, signals.LogOptions{}).Append(context.Background(), e)
+	return e.ID
+}
+
+// rawAppend adds a stream entry with the contract's fields directly, bypassing the Log's dedup.
+func (h *harness) rawAppend(id string, closeAt time.Time) {
+	err := h.redis.XAdd(context.Background(), &redis.XAddArgs{Stream: signals.StreamKey, Values: []any{
+		"id", id, "symbol", "BTCUSDT", "timeframe", "15m", "kind", "crossUp", "candle_close_time", closeAt.UTC().Format(time.RFC3339),
 		"price", "101.5", "summary", "bullish", "color", "green", "namespace", "markets", "schedule", "majors",
 	}}).Err()
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return id
 }
 
 // eventually polls cond in real time: the dispatcher runs in goroutines. Timing logic is driven by
@@ -200,7 +208,7 @@ func (h *harness) settled() {
 		// One snapshot (MULTI): separate reads could each see a different step of a delivery.
 		_, err := h.redis.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			due, inflight = p.ZCard(ctx, s.due()), p.SCard(ctx, s.inflight())
-			groups, stream = p.XInfoGroups(ctx, StreamKey), p.XInfoStream(ctx, StreamKey)
+			groups, stream = p.XInfoGroups(ctx, signals.StreamKey), p.XInfoStream(ctx, signals.StreamKey)
 			return nil
 		})
 		g := groups.Val()
@@ -419,7 +427,7 @@ func TestANewLeaderFinishesWhatTheOldOneLeft(t *testing.T) {
 	}
 	inFlight := h.appendEvent("SOLUSDT", "15m", "crossUp", time.Unix(0, 0))
 	msgs, _ := dead.Read(ctx, 0, 10)
-	e, _ := decodeEntry(msgs[0])
+	e, _ := signals.DecodeEntry(msgs[0])
 	del := Delivery{ID: "markets/a/" + inFlight, Namespace: "markets", Alert: "a", Provider: "webhook", Event: e, Enqueued: h.clock.Now()}
 	if err := dead.FanOut(ctx, msgs[0].ID, e, []Delivery{del}, nil, h.clock.Now()); err != nil {
 		t.Fatal(err)
@@ -453,9 +461,10 @@ func TestADuplicateEventIsNotDeliveredTwice(t *testing.T) {
 	stop := h.start("a", nil)
 	defer stop()
 	at := time.Unix(900, 0)
-	h.appendEvent("BTCUSDT", "15m", "crossUp", at)
+	id := signals.EventID("BTCUSDT", "15m", signals.CrossUp, at)
+	h.rawAppend(id, at)
 	h.settled()
-	h.appendEvent("BTCUSDT", "15m", "crossUp", at)
+	h.rawAppend(id, at)
 	h.settled()
 	if n := len(r.got()); n != 1 {
 		t.Errorf("%d deliveries", n)

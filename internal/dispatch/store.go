@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // Store keeps delivery state in Redis, next to the signal history it reads: a consumer group on the
@@ -35,7 +37,7 @@ const keptFor = 7 * 24 * time.Hour
 
 // NewStore uses client; consumer names this process in the consumer group (the pod name).
 func NewStore(client redis.UniversalClient, consumer string) *Store {
-	return &Store{client: client, consumer: consumer, prefix: "{" + StreamKey + "}:notify:"}
+	return &Store{client: client, consumer: consumer, prefix: "{" + signals.StreamKey + "}:notify:"}
 }
 
 // Delivery is one event for one alert.
@@ -43,7 +45,7 @@ type Delivery struct {
 	// ID is "<namespace>/<alert>/<event id>".
 	ID                         string
 	Namespace, Alert, Provider string
-	Event                      Event
+	Event                      signals.Event
 	// Attempts made so far.
 	Attempts int
 	// Enqueued is when the event was fanned out to the alert; retries stop some time after it.
@@ -58,15 +60,15 @@ func (s *Store) stats(namespace, alert string) string {
 }
 
 // CooldownKey names the last delivery of one symbol, timeframe and kind to an alert.
-func (s *Store) cooldown(alertKey string, e Event) string {
-	return s.prefix + "cooldown:" + alertKey + "/" + e.Symbol + "/" + e.Timeframe + "/" + e.Kind
+func (s *Store) cooldown(alertKey string, e signals.Event) string {
+	return s.prefix + "cooldown:" + alertKey + "/" + e.Symbol + "/" + e.Timeframe + "/" + string(e.Kind)
 }
 
 // EnsureGroup creates the consumer group, reading the stream from its start, unless it exists.
 // Reading from the start loses nothing appended before the first leader came up; events older
 // than the dispatcher's MaxEventAge are acknowledged without delivery.
 func (s *Store) EnsureGroup(ctx context.Context) error {
-	err := s.client.XGroupCreateMkStream(ctx, StreamKey, Group, "0").Err()
+	err := s.client.XGroupCreateMkStream(ctx, signals.StreamKey, Group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
 		return err
 	}
@@ -80,7 +82,7 @@ func (s *Store) Claimed(ctx context.Context) ([]redis.XMessage, error) {
 	start := "0-0"
 	for {
 		msgs, next, err := s.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{
-			Stream: StreamKey, Group: Group, Consumer: s.consumer, MinIdle: 0, Start: start, Count: 100,
+			Stream: signals.StreamKey, Group: Group, Consumer: s.consumer, MinIdle: 0, Start: start, Count: 100,
 		}).Result()
 		if err != nil {
 			return nil, err
@@ -92,13 +94,13 @@ func (s *Store) Claimed(ctx context.Context) ([]redis.XMessage, error) {
 		start = next
 	}
 	// Forget the consumers of earlier leaders, now that nothing is pending with them.
-	consumers, err := s.client.XInfoConsumers(ctx, StreamKey, Group).Result()
+	consumers, err := s.client.XInfoConsumers(ctx, signals.StreamKey, Group).Result()
 	if err != nil {
 		return nil, err
 	}
 	for _, c := range consumers {
 		if c.Name != s.consumer && c.Pending == 0 {
-			if err := s.client.XGroupDelConsumer(ctx, StreamKey, Group, c.Name).Err(); err != nil {
+			if err := s.client.XGroupDelConsumer(ctx, signals.StreamKey, Group, c.Name).Err(); err != nil {
 				return nil, err
 			}
 		}
@@ -109,7 +111,7 @@ func (s *Store) Claimed(ctx context.Context) ([]redis.XMessage, error) {
 // Read waits up to block for entries no consumer has read yet.
 func (s *Store) Read(ctx context.Context, block time.Duration, count int64) ([]redis.XMessage, error) {
 	streams, err := s.client.XReadGroup(ctx, &redis.XReadGroupArgs{
-		Group: Group, Consumer: s.consumer, Streams: []string{StreamKey, ">"}, Count: count, Block: block,
+		Group: Group, Consumer: s.consumer, Streams: []string{signals.StreamKey, ">"}, Count: count, Block: block,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -122,7 +124,7 @@ func (s *Store) Read(ctx context.Context, block time.Duration, count int64) ([]r
 
 // Cooldowns returns, for each alert key, when e was last fanned out to it (zero: never, or longer
 // ago than its cooldown).
-func (s *Store) Cooldowns(ctx context.Context, e Event, alertKeys []string) ([]time.Time, error) {
+func (s *Store) Cooldowns(ctx context.Context, e signals.Event, alertKeys []string) ([]time.Time, error) {
 	if len(alertKeys) == 0 {
 		return nil, nil
 	}
@@ -163,7 +165,8 @@ type Cooldown struct {
 // FanOut records an entry's deliveries, starts their alerts' cooldowns at now and acknowledges the
 // entry, in one transaction: after a crash the entry is handed out again with nothing of it
 // recorded, and a replayed record is refused by enqueue.
-func (s *Store) FanOut(ctx context.Context, streamID string, e Event, deliveries []Delivery, cooldowns []Cooldown, now time.Time) error {
+func (s *Store) FanOut(ctx context.Context, streamID string, e signals.Event, deliveries []Delivery, cooldowns []Cooldown,
+	now time.Time) error {
 	_, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		for _, d := range deliveries {
 			event, err := json.Marshal(d.Event)
@@ -177,7 +180,7 @@ func (s *Store) FanOut(ctx context.Context, streamID string, e Event, deliveries
 		for _, c := range cooldowns {
 			p.Set(ctx, s.cooldown(c.AlertKey, e), now.UnixMilli(), c.For)
 		}
-		p.XAck(ctx, StreamKey, Group, streamID)
+		p.XAck(ctx, signals.StreamKey, Group, streamID)
 		return nil
 	})
 	return err
@@ -185,7 +188,7 @@ func (s *Store) FanOut(ctx context.Context, streamID string, e Event, deliveries
 
 // Ack acknowledges an entry that delivers nothing (undecodable, or too old).
 func (s *Store) Ack(ctx context.Context, streamID string) error {
-	return s.client.XAck(ctx, StreamKey, Group, streamID).Err()
+	return s.client.XAck(ctx, signals.StreamKey, Group, streamID).Err()
 }
 
 // take moves the deliveries due by ARGV[1] (at most ARGV[2]) from the due set to the in-flight set.
