@@ -259,6 +259,34 @@ func (s *Store) Requeue(ctx context.Context, now time.Time) (int, error) {
 	return len(ids), err
 }
 
+// Backlog counts what is not settled yet, in one snapshot: entries of the stream not fanned out
+// (unread, or read and pending), and deliveries due or in flight. Zero means every recorded event
+// has reached every matching alert, or been given up.
+func (s *Store) Backlog(ctx context.Context) (int64, error) {
+	var due, inflight *redis.IntCmd
+	var groups *redis.XInfoGroupsCmd
+	var stream *redis.XInfoStreamCmd
+	if _, err := s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		due, inflight = p.ZCard(ctx, s.due()), p.SCard(ctx, s.inflight())
+		groups, stream = p.XInfoGroups(ctx, signals.StreamKey), p.XInfoStream(ctx, signals.StreamKey)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	n := due.Val() + inflight.Val()
+	for _, g := range groups.Val() {
+		if g.Name != Group {
+			continue
+		}
+		n += g.Pending
+		if g.LastDeliveredID != stream.Val().LastGeneratedID {
+			n++ // unread entries: at least one
+		}
+		return n, nil
+	}
+	return n + 1, nil // no group yet: nothing was read
+}
+
 // Results of a delivery, as Stats.LastResult reports them.
 const (
 	ResultSent        = "sent"
