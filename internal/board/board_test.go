@@ -25,14 +25,14 @@ import (
 var start = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	cache *cache.Cache
 	clock *clocktesting.FakeClock
 	board *Board
 	url   string
 }
 
-func newFixture(t *testing.T, change ...func(*Config)) *fixture {
+func newFixture(t testing.TB, change ...func(*Config)) *fixture {
 	t.Helper()
 	c, err := cache.New(cache.DefaultConfig(), nil, logr.Discard())
 	if err != nil {
@@ -101,6 +101,10 @@ func TestBoardRowsAndCells(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/html; charset=utf-8" {
 		t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+	// Go's client asks for gzip and unpacks it: Uncompressed says the page came compressed.
+	if !resp.Uncompressed {
+		t.Error("the page was not gzip-compressed for a client that accepts it")
+	}
 	for sym, doc := range docs {
 		row := regexp.MustCompile(`(?s)<tr data-symbol="` + sym + `".*?</tr>`).FindString(body)
 		if row == "" {
@@ -129,11 +133,11 @@ func TestBoardRowsAndCells(t *testing.T) {
 func TestAgreement(t *testing.T) {
 	cell := func(summary string) hama.Result { r := hama.Result{}; r.Signal.Summary = summary; return r }
 	doc := analysis.Document{Symbol: "X", Timeframes: map[string]hama.Result{"15m": cell("bullish"), "1h": cell("bullish")}}
-	if a := rowOf(doc, []string{"15m", "1h", "4h"}, nil).Agreement; a.Summary != "bullish" || a.Total != 2 {
+	if a := rowOf(doc, []string{"15m", "1h", "4h"}, nil, start).Agreement; a.Summary != "bullish" || a.Total != 2 {
 		t.Errorf("two bullish timeframes and a missing one: %+v", a)
 	}
 	doc.Timeframes["4h"] = cell("bearish")
-	if a := rowOf(doc, []string{"15m", "1h", "4h"}, nil).Agreement; a.Summary != "mixed" || a.Count != 2 || a.Total != 3 {
+	if a := rowOf(doc, []string{"15m", "1h", "4h"}, nil, start).Agreement; a.Summary != "mixed" || a.Count != 2 || a.Total != 3 {
 		t.Errorf("two bullish and one bearish: %+v", a)
 	}
 }
@@ -454,5 +458,16 @@ func TestSlowBrowserIsDropped(t *testing.T) {
 	f.board.hub.unsubscribe(slow) // its handler returning: harmless after the drop
 	if !f.board.hub.listening() {
 		t.Error("dropping one browser stopped the stream of the others")
+	}
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	for header, want := range map[string]bool{"": false, "gzip": true, "br, gzip;q=0.8": true, "GZIP": true,
+		"gzip;q=0": false, "gzip; q=0": false, "identity": false, "deflate, br": false} {
+		r := httptest.NewRequest(http.MethodGet, "/board/", nil)
+		r.Header.Set("Accept-Encoding", header)
+		if got := acceptsGzip(r); got != want {
+			t.Errorf("Accept-Encoding %q: gzip=%v, want %v", header, got, want)
+		}
 	}
 }

@@ -58,7 +58,7 @@ func (h *hub) subscribe(symbol string) *subscriber {
 		// other. A loop stopped a moment ago may still finish its poll; what it sends is repeated.
 		ctx, cancel := context.WithCancel(context.Background())
 		h.stop = cancel
-		baseline, err := h.poll(ctx)
+		baseline, err := h.poll(ctx, snapshot{})
 		if err != nil {
 			h.b.cfg.Log.Info("the board stream could not read the cache", "error", err.Error())
 		}
@@ -111,7 +111,6 @@ func (h *hub) broadcast(ev event, symbol string) {
 // state is what the loop saw at its last poll.
 type state struct {
 	snap      snapshot
-	raw       map[string][]byte
 	schedules map[string]string
 	columns   []string
 	feed      []Signal
@@ -128,7 +127,7 @@ func (h *hub) run(ctx context.Context, prev state) {
 			return
 		case <-ticker.C():
 		}
-		next, err := h.poll(ctx)
+		next, err := h.poll(ctx, prev.snap)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.b.cfg.Log.Info("the board stream could not read the cache", "error", err.Error())
@@ -140,17 +139,16 @@ func (h *hub) run(ctx context.Context, prev state) {
 	}
 }
 
-// poll reads the cache (and the signal feed) once.
-func (h *hub) poll(ctx context.Context) (state, error) {
-	snap, err := h.b.read(ctx)
+// poll reads the cache (decoding only what changed since prev) and the signal feed once.
+func (h *hub) poll(ctx context.Context, prev snapshot) (state, error) {
+	snap, err := h.b.read(ctx, prev)
 	if err != nil {
 		return state{}, err
 	}
-	st := state{raw: snap.raw, schedules: map[string]string{}, columns: columnsOf(snap.docs), snap: snap}
+	st := state{snap: snap, schedules: map[string]string{}, columns: snap.columns(), watermark: snap.watermark()}
 	for sym, names := range snap.schedules {
 		st.schedules[sym] = strings.Join(names, " ")
 	}
-	_, _, st.watermark = snap.rows()
 	if h.b.cfg.Signals != nil {
 		if st.feed, err = h.b.cfg.Signals(ctx, feedLength); err != nil {
 			return state{}, fmt.Errorf("reading the signals: %w", err)
@@ -169,28 +167,27 @@ const feedLength = 100
 // signals (oldest first), and "columns" when the set of timeframes changed (the page reloads).
 func (h *hub) diff(prev, next state) {
 	id := next.watermark.UTC().Format(time.RFC3339Nano)
-	if prev.raw != nil && !slices.Equal(prev.columns, next.columns) {
+	if prev.snap.raw != nil && !slices.Equal(prev.columns, next.columns) {
 		h.broadcast(event{name: "columns", id: id, data: []byte("{}")}, "")
 		return
 	}
-	_, rows, _ := next.snap.rows()
-	for _, row := range rows {
-		if old, ok := prev.raw[row.Symbol]; ok && bytes.Equal(old, next.raw[row.Symbol]) &&
-			prev.schedules[row.Symbol] == next.schedules[row.Symbol] {
+	now := h.b.cfg.Clock.Now()
+	for _, sym := range next.snap.symbols {
+		if old, ok := prev.snap.raw[sym]; ok && bytes.Equal(old, next.snap.raw[sym]) && prev.schedules[sym] == next.schedules[sym] {
 			continue
 		}
-		if ev, err := h.rowEvent(row, id); err == nil {
-			h.broadcast(ev, row.Symbol)
+		if ev, err := h.rowEvent(next.snap.row(sym, next.columns, now), id); err == nil {
+			h.broadcast(ev, sym)
 		}
 	}
-	for sym := range prev.raw {
-		if _, ok := next.raw[sym]; !ok {
+	for sym := range prev.snap.raw {
+		if _, ok := next.snap.raw[sym]; !ok {
 			data, _ := json.Marshal(rowEvent{Symbol: sym})
 			h.broadcast(event{name: "remove", id: id, data: data}, sym)
 		}
 	}
 	for i := len(next.feed) - 1; i >= 0; i-- {
-		if s := next.feed[i]; prev.raw != nil && !slices.Contains(prev.signals, s.ID) {
+		if s := next.feed[i]; prev.snap.raw != nil && !slices.Contains(prev.signals, s.ID) {
 			data, err := json.Marshal(s.Data)
 			if err == nil {
 				h.broadcast(event{name: "signal", id: id, data: data}, "")
@@ -267,20 +264,20 @@ var errCacheRead = errors.New("the cache could not be read")
 // subscribing, so that nothing written in between is missed (a row sent twice is harmless: the
 // page replaces it).
 func (b *Board) catchUp(ctx context.Context, w http.ResponseWriter, since time.Time, symbol string) error {
-	snap, err := b.read(ctx)
+	snap, err := b.read(ctx, snapshot{})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errCacheRead, err)
 	}
-	_, rows, watermark := snap.rows()
-	id := watermark.UTC().Format(time.RFC3339Nano)
+	columns, now := snap.columns(), b.cfg.Clock.Now()
+	id := snap.watermark().UTC().Format(time.RFC3339Nano)
 	if _, err := fmt.Fprintf(w, "retry: 1000\n\n"); err != nil {
 		return err
 	}
-	for _, row := range rows {
-		if !row.UpdatedAt.After(since) || (symbol != "" && row.Symbol != symbol) {
+	for _, sym := range snap.symbols {
+		if !snap.docs[sym].UpdatedAt.After(since) || (symbol != "" && sym != symbol) {
 			continue
 		}
-		ev, err := b.hub.rowEvent(row, id)
+		ev, err := b.hub.rowEvent(snap.row(sym, columns, now), id)
 		if err != nil {
 			return err
 		}

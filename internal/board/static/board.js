@@ -102,7 +102,10 @@
   if (filters) {
     filters.addEventListener('input', function () { applyFilters(); });
     filters.addEventListener('submit', function (e) { e.preventDefault(); });
-    applyFilters();
+    // Every row shows until a filter is set (a browser may restore a field's value on reload).
+    const f = currentFilters();
+    if (f.text || f.schedule || f.summary || f.crossed !== null) applyFilters();
+    else field('shown').textContent = tbody.rows.length + ' of ' + tbody.rows.length + ' shown';
   }
 
   // The signal feed: the REST API's recent signals, then new ones as the stream sends them.
