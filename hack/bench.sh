@@ -17,7 +17,10 @@ go test -run '^$' -bench 'FanOut1000' -benchtime 1x ./internal/market/binance/
 section "Cache: memory, Redis and tiered Get/Set"
 go test -run '^$' -bench . -benchmem ./internal/cache/
 
-section "Whole system: 1000-symbol refresh, 200 schedules to Ready, operator RSS"
+section "Board: the page and one stream poll over 1000 symbols x 3 timeframes (memory cache)"
+go test -run '^$' -bench . -benchmem ./internal/board/
+
+section "Whole system: 1000-symbol refresh, 200 schedules to Ready, operator RSS, the board of 1000 symbols in chromium"
 go test -run '^$' -bench . -benchtime 1x -timeout 20m ./test/e2e/
 
 section "1000 schedules on one API server: first runs and intervals"

@@ -37,13 +37,13 @@ func BenchmarkIndex1000(b *testing.B) {
 func BenchmarkPoll1000(b *testing.B) {
 	f := newFixture(b)
 	f.fill(1000)
-	prev, err := f.board.hub.poll(context.Background(), snapshot{})
+	prev, err := f.board.hub.poll(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		next, err := f.board.hub.poll(context.Background(), prev.snap)
+		next, err := f.board.hub.poll(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -70,6 +71,9 @@ type Board struct {
 	pages *template.Template
 	mux   *http.ServeMux
 	hub   *hub
+
+	mu   sync.Mutex
+	last snapshot // the latest read: the next decodes only what changed since
 }
 
 // New builds a board.
@@ -120,9 +124,24 @@ type snapshot struct {
 	schedules map[string][]string
 }
 
-// read loads every cached analysis. A value equal to prev's is not decoded again: the stream reads
-// the whole cache every second. A key that vanished or does not decode is left out.
-func (b *Board) read(ctx context.Context, prev snapshot) (snapshot, error) {
+// read loads every cached analysis. A value equal to the previous read's is not decoded again: the
+// stream reads the whole cache every second, and a page of 1000 symbols need not decode 1000
+// documents. A key that vanished or does not decode is left out. Snapshots are never modified once
+// made, so readers share them.
+func (b *Board) read(ctx context.Context) (snapshot, error) {
+	b.mu.Lock()
+	prev := b.last
+	b.mu.Unlock()
+	s, err := b.readSince(ctx, prev)
+	if err == nil {
+		b.mu.Lock()
+		b.last = s
+		b.mu.Unlock()
+	}
+	return s, err
+}
+
+func (b *Board) readSince(ctx context.Context, prev snapshot) (snapshot, error) {
 	keys, err := b.cfg.Cache.Keys(ctx, string(b.cfg.Keys))
 	if err != nil {
 		return snapshot{}, err
@@ -191,7 +210,7 @@ type indexPage struct {
 }
 
 func (b *Board) index(w http.ResponseWriter, r *http.Request) {
-	s, err := b.read(r.Context(), snapshot{})
+	s, err := b.read(r.Context())
 	if err != nil {
 		b.fail(w, http.StatusServiceUnavailable, "the cache could not be read: "+err.Error())
 		return

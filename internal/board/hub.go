@@ -58,7 +58,7 @@ func (h *hub) subscribe(symbol string) *subscriber {
 		// other. A loop stopped a moment ago may still finish its poll; what it sends is repeated.
 		ctx, cancel := context.WithCancel(context.Background())
 		h.stop = cancel
-		baseline, err := h.poll(ctx, snapshot{})
+		baseline, err := h.poll(ctx)
 		if err != nil {
 			h.b.cfg.Log.Info("the board stream could not read the cache", "error", err.Error())
 		}
@@ -127,7 +127,7 @@ func (h *hub) run(ctx context.Context, prev state) {
 			return
 		case <-ticker.C():
 		}
-		next, err := h.poll(ctx, prev.snap)
+		next, err := h.poll(ctx)
 		if err != nil {
 			if ctx.Err() == nil {
 				h.b.cfg.Log.Info("the board stream could not read the cache", "error", err.Error())
@@ -139,9 +139,9 @@ func (h *hub) run(ctx context.Context, prev state) {
 	}
 }
 
-// poll reads the cache (decoding only what changed since prev) and the signal feed once.
-func (h *hub) poll(ctx context.Context, prev snapshot) (state, error) {
-	snap, err := h.b.read(ctx, prev)
+// poll reads the cache (decoding only what changed) and the signal feed once.
+func (h *hub) poll(ctx context.Context) (state, error) {
+	snap, err := h.b.read(ctx)
 	if err != nil {
 		return state{}, err
 	}
@@ -264,7 +264,7 @@ var errCacheRead = errors.New("the cache could not be read")
 // subscribing, so that nothing written in between is missed (a row sent twice is harmless: the
 // page replaces it).
 func (b *Board) catchUp(ctx context.Context, w http.ResponseWriter, since time.Time, symbol string) error {
-	snap, err := b.read(ctx, snapshot{})
+	snap, err := b.read(ctx)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errCacheRead, err)
 	}

@@ -75,7 +75,6 @@ func BenchmarkBoard1000Symbols(b *testing.B) {
 	sorted := eval[float64](br, `(() => { const th = document.querySelector('#board thead th[data-timeframe="1h"]'); const t0 = performance.now();
 		th.click(); return performance.now() - t0 })()`)
 	b.ReportMetric(sorted, "sort_ms")
-	br.screenshot("board-1000")
 
 	// The stream: a schedule that rewrites one of the symbols every 10 s, then a forced run of all.
 	events := make(chan sseCount, 1)
