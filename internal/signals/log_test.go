@@ -262,3 +262,24 @@ func TestMemoryOnly(t *testing.T) {
 		t.Fatalf("memory-only List: %+v, %v", got, err)
 	}
 }
+
+// On Redis Cluster the script's two keys share a hash slot, so the check and the append stay one
+// atomic step (a CROSSSLOT error would keep every event waiting in memory).
+func TestAppendOnceOnCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3, 0)
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: cluster.Addrs()})
+	t.Cleanup(func() { _ = c.Close() })
+	ctx := context.Background()
+	var obs counts
+	a, b := NewLog(c, LogOptions{Observer: &obs}), NewLog(c, LogOptions{Observer: &obs})
+	events := []Event{event("BTCUSDT", "15m", CrossUp, 1), event("ETHUSDT", "1h", SqueezeEnd, 2)}
+	a.Append(ctx, events...)
+	b.Append(ctx, events...)
+	if w, _ := a.Waiting(); w != 0 || obs.get(ResultAppended) != 2 || obs.get(ResultDuplicate) != 2 {
+		t.Fatalf("waiting %d, observed %v: want both appended once, then found twice", w, obs.results)
+	}
+	got, err := b.List(ctx, Query{})
+	if err != nil || len(got) != 2 || got[0].ID != events[1].ID {
+		t.Fatalf("List on the cluster: %+v, %v", got, err)
+	}
+}

@@ -201,5 +201,21 @@ func TestSignalsOnceAcrossKillsAndLeaderChanges(t *testing.T) {
 		if len(slices.Compact(served)) != len(env.Data.Signals) {
 			t.Fatalf("%s serves a signal twice", o.name)
 		}
+		// The chart written with the same analyses, from every replica.
+		b, err = httpGet("http://" + o.api + "/api/v1/analysis/W03USDT/series?timeframe=15m&bars=50")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var chart struct {
+			Data struct {
+				CandleCloseTime time.Time `json:"candle_close_time"`
+				Time            []int64   `json:"time"`
+				HAMAClose       []float64 `json:"hama_close"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(b, &chart); err != nil || len(chart.Data.Time) != 50 || len(chart.Data.HAMAClose) != 50 ||
+			!time.Unix(chart.Data.Time[49], 0).Add(15*time.Minute-time.Millisecond).Equal(chart.Data.CandleCloseTime) {
+			t.Fatalf("%s's chart of W03USDT: %v %.300s", o.name, err, b)
+		}
 	}
 }
