@@ -69,8 +69,9 @@ func apiAnalysis(t *testing.T, api, symbol, tf string) apiResult {
 	return env.Data
 }
 
-// TestBoardInABrowser drives headless chromium against the whole system: the operator refreshing a
-// schedule from the local exchange into redis-server, its API port serving the board.
+// TestBoardInABrowser drives headless chromium against the whole system: the leader refreshing
+// schedules from the local exchange and the simulator into redis-server, a follower's API port
+// serving the board.
 func TestBoardInABrowser(t *testing.T) {
 	ctx := context.Background()
 	s, _, _ := startSystemWithRedis(t)
@@ -101,9 +102,11 @@ func TestBoardInABrowser(t *testing.T) {
 		})
 	}
 
+	// The browser reads a follower: operator-1 holds the lease and writes, operator-2 only serves.
+	follower := s.startOperator("operator-2")
 	b := newBrowser(t)
-	board := "http://" + op.api + "/board/"
-	b.run("opening the board", chromedp.Navigate("http://"+op.api+"/"), chromedp.WaitVisible(chromedp.CSS("#board")))
+	board := "http://" + follower.api + "/board/"
+	b.run("opening the board", chromedp.Navigate("http://"+follower.api+"/"), chromedp.WaitVisible(chromedp.CSS("#board")))
 	location := eval[string](b, "location.href")
 	if location != board {
 		t.Fatalf("/ led to %s, want %s", location, board)
