@@ -59,7 +59,8 @@ type Config struct {
 	Signals func(ctx context.Context, limit int) ([]Signal, error)
 	// PollInterval is how often the stream compares the cache with what it last saw (default 1s).
 	PollInterval time.Duration
-	// ClientBuffer is how many events a slow browser may lag behind before it is dropped (default 256).
+	// ClientBuffer is how many events a slow browser may lag behind before it is dropped (default 1024,
+	// a full refresh of 1000 symbols within one poll).
 	ClientBuffer int
 	Clock        clock.WithTicker
 	Log          logr.Logger
@@ -80,7 +81,7 @@ type Board struct {
 func New(cfg Config) *Board {
 	cfg.Keys = cmp.Or(cfg.Keys, refresh.DefaultKeyPrefix)
 	cfg.PollInterval = cmp.Or(cfg.PollInterval, time.Second)
-	cfg.ClientBuffer = cmp.Or(cfg.ClientBuffer, 256)
+	cfg.ClientBuffer = cmp.Or(cfg.ClientBuffer, 1024)
 	if cfg.Clock == nil {
 		cfg.Clock = clock.RealClock{}
 	}

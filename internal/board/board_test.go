@@ -345,7 +345,7 @@ func TestStreamSendsOnlyWhatChanged(t *testing.T) {
 	ev := next(t, events)
 	var row rowEvent
 	if ev.name != "row" || json.Unmarshal([]byte(ev.data), &row) != nil || row.Symbol != "ETHUSDT" ||
-		!strings.HasPrefix(row.HTML, `<tr data-symbol="ETHUSDT"`) || ev.id != later.Format(time.RFC3339Nano) {
+		!strings.HasPrefix(row.HTML, `<tr data-symbol="ETHUSDT"`) || ev.id != start.Format(time.RFC3339Nano) {
 		t.Fatalf("after one write: %+v", ev)
 	}
 	if !strings.Contains(row.HTML, `data-candle="`+fresh.Timeframes["15m"].CandleCloseTime.UTC().Format(time.RFC3339)) {

@@ -13,8 +13,9 @@ import (
 	"time"
 )
 
-// event is one Server-Sent Event. Its id is the data watermark after it: a reconnecting browser
-// sends it back as Last-Event-ID and is sent the rows written after it.
+// event is one Server-Sent Event. Its id is a data watermark (an updated_at) that the browser has
+// seen everything up to: a reconnecting browser sends it back as Last-Event-ID and is sent the rows
+// written after it.
 type event struct {
 	name string
 	id   string
@@ -166,7 +167,9 @@ const feedLength = 100
 // diff broadcasts what changed from prev to next: changed and new rows, removed symbols, new
 // signals (oldest first), and "columns" when the set of timeframes changed (the page reloads).
 func (h *hub) diff(prev, next state) {
-	id := next.watermark.UTC().Format(time.RFC3339Nano)
+	// The id is the watermark before these changes: a browser dropped halfway through them is sent
+	// all of them again when it reconnects (a row sent twice is harmless).
+	id := prev.watermark.UTC().Format(time.RFC3339Nano)
 	if prev.snap.raw != nil && !slices.Equal(prev.columns, next.columns) {
 		h.broadcast(event{name: "columns", id: id, data: []byte("{}")}, "")
 		return
