@@ -169,8 +169,8 @@ func readyMessage(a *analysisv1alpha1.SignalAlert) string {
 	return ""
 }
 
-// Report takes a delivery outcome from the worker: a Warning Event for a failed attempt, and a
-// reconcile so the status shows it. It never blocks the worker.
+// Report takes a delivery outcome from the worker: a Warning Event when a delivery is refused,
+// first fails, or is given up, and a reconcile so the status shows it. It never blocks the worker.
 func (r *SignalAlertReconciler) Report(o dispatch.Outcome) {
 	ctx := context.Background()
 	alert := &analysisv1alpha1.SignalAlert{}
@@ -185,8 +185,10 @@ func (r *SignalAlertReconciler) Report(o dispatch.Outcome) {
 		r.Recorder.Eventf(alert, nil, corev1.EventTypeWarning, ReasonProviderUnreachable, "Deliver",
 			"event %s given up: %v", o.EventID, o.Err)
 	case dispatch.ResultRetrying:
-		r.Recorder.Eventf(alert, nil, corev1.EventTypeWarning, ReasonProviderUnreachable, "Deliver",
-			"event %s not delivered, retrying at %s: %v", o.EventID, o.Next.UTC().Format(time.RFC3339), o.Err)
+		if o.Attempt == 1 { // one Event per delivery that fails, not one per retry of an outage
+			r.Recorder.Eventf(alert, nil, corev1.EventTypeWarning, ReasonProviderUnreachable, "Deliver",
+				"event %s not delivered, retrying from %s: %v", o.EventID, o.Next.UTC().Format(time.RFC3339), o.Err)
+		}
 	}
 	select {
 	case r.outcomes <- event.TypedGenericEvent[*analysisv1alpha1.SignalAlert]{Object: alert}:

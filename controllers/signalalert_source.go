@@ -28,8 +28,10 @@ type AlertSource struct {
 
 var _ dispatch.Alerts = (*AlertSource)(nil)
 
-// Active lists every SignalAlert that is not suspended, with the schedules it selects and the
-// symbols those cover (spec.symbols, or the last run's resolved top gainers).
+// Active lists every SignalAlert that can deliver — not suspended, and its Secret makes a receiver
+// (Ready) — with the schedules it selects and the symbols those cover (spec.symbols, or the last
+// run's resolved top gainers). An alert that cannot deliver takes no events, as its Ready=False
+// says, rather than piling up deliveries nobody may ever receive.
 func (s *AlertSource) Active(ctx context.Context) ([]dispatch.Alert, error) {
 	var alerts analysisv1alpha1.SignalAlertList
 	if err := s.Client.List(ctx, &alerts); err != nil {
@@ -39,6 +41,9 @@ func (s *AlertSource) Active(ctx context.Context) ([]dispatch.Alert, error) {
 	var out []dispatch.Alert
 	for _, a := range alerts.Items {
 		if a.Spec.Suspend {
+			continue
+		}
+		if _, err := resolveReceiver(ctx, s.Client, &a); err != nil {
 			continue
 		}
 		inNamespace, ok := schedules[a.Namespace]

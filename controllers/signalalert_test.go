@@ -194,7 +194,7 @@ var _ = Describe("SignalAlert controller", func() {
 		del.ID = "default/counted/e3"
 		Expect(deliveries.Retry(ctx, del, at.Add(time.Minute), at, true, "connection refused")).To(Succeed())
 		alertReconciler.Report(dispatch.Outcome{Namespace: "default", Alert: "counted", Result: dispatch.ResultRetrying, EventID: "e3",
-			Err: errors.New("connection refused"), Next: at.Add(time.Minute)})
+			Err: errors.New("connection refused"), Next: at.Add(time.Minute), Attempt: 1})
 		Eventually(readyOf(ctx, "counted"), "30s").Should(haveReason(metav1.ConditionFalse, ReasonProviderUnreachable))
 		a := &analysisv1alpha1.SignalAlert{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: "default", Name: "counted"}, a)).To(Succeed())

@@ -36,6 +36,8 @@ type Outcome struct {
 	Result string
 	Err    error
 	Next   time.Time
+	// Attempt counts the attempts of this delivery, this one included.
+	Attempt int
 }
 
 // Reporter takes the outcomes, for status and Kubernetes Events.
@@ -338,7 +340,8 @@ func (d *Dispatcher) attempt(ctx context.Context, del Delivery) {
 		cancel()
 		now = d.Clock.Now()
 	}
-	out := Outcome{Namespace: del.Namespace, Alert: del.Alert, Provider: del.Provider, EventID: del.Event.ID, Err: err}
+	out := Outcome{Namespace: del.Namespace, Alert: del.Alert, Provider: del.Provider, EventID: del.Event.ID, Err: err,
+		Attempt: del.Attempts + 1}
 	retry, after := notify.Retryable(err)
 	switch {
 	case err == nil:
