@@ -16,6 +16,7 @@ import (
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
 	"github.com/hama-operator/hama-operator/internal/dispatch"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 // alertMetrics records which alerts have series.
@@ -208,5 +209,76 @@ var _ = Describe("SignalAlert controller", func() {
 		a.Spec.Suspend = true
 		Expect(k8sClient.Patch(ctx, a, patch)).To(Succeed())
 		Eventually(readyOf(ctx, "quiet"), "30s").Should(haveReason(metav1.ConditionTrue, ReasonSuspended))
+	})
+})
+
+var _ = Describe("SignalAlert matching (the delivery worker's view)", func() {
+	ctx := context.Background()
+
+	It("selects schedules by name, by label or all, covers their symbols, and skips alerts that cannot deliver", func() {
+		ns := "alert-matching"
+		Expect(k8sClient.Create(ctx, namespace(ns))).To(Succeed())
+		sched := func(name string, labels map[string]string, symbols ...analysisv1alpha1.Symbol) {
+			s := &analysisv1alpha1.AnalysisSchedule{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, Labels: labels},
+				Spec: analysisv1alpha1.AnalysisScheduleSpec{Symbols: symbols, Interval: metav1.Duration{Duration: time.Hour}, Suspend: true}}
+			Expect(k8sClient.Create(ctx, s)).To(Succeed())
+		}
+		sched("majors", map[string]string{"tier": "major"}, "BTCUSDT", "ETHUSDT")
+		sched("alts", map[string]string{"tier": "alt"}, "SOLUSDT")
+		Expect(k8sClient.Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "hook", Namespace: ns},
+			StringData: map[string]string{"address": "https://example.com/hook"}})).To(Succeed())
+		alert := func(name string, mutate func(*analysisv1alpha1.SignalAlertSpec)) {
+			a := &analysisv1alpha1.SignalAlert{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+				Spec: analysisv1alpha1.SignalAlertSpec{Provider: analysisv1alpha1.NotificationProvider{
+					Type: analysisv1alpha1.ProviderSlack, SecretRef: &analysisv1alpha1.SecretReference{Name: "hook"}}}}
+			mutate(&a.Spec)
+			Expect(k8sClient.Create(ctx, a)).To(Succeed())
+		}
+		alert("by-name", func(s *analysisv1alpha1.SignalAlertSpec) { s.Schedules = []string{"alts", "gone"} })
+		alert("by-label", func(s *analysisv1alpha1.SignalAlertSpec) {
+			s.ScheduleSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"tier": "major"}}
+			s.Cooldown = &metav1.Duration{Duration: 15 * time.Minute}
+			s.Timeframes = []analysisv1alpha1.Timeframe{"1h"}
+		})
+		alert("all", func(*analysisv1alpha1.SignalAlertSpec) {})
+		alert("suspended", func(s *analysisv1alpha1.SignalAlertSpec) { s.Suspend = true })
+		alert("no-secret", func(s *analysisv1alpha1.SignalAlertSpec) { s.Provider.SecretRef.Name = "missing" })
+
+		active, err := (&AlertSource{Client: k8sClient}).Active(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		byName := map[string]dispatch.Alert{}
+		for _, a := range active {
+			if a.Namespace == ns {
+				byName[a.Name] = a
+			}
+		}
+		Expect(byName).To(HaveLen(3), "suspended and Secret-less alerts take no events")
+		Expect(byName["by-name"].Schedules).To(Equal([]string{"alts"}))
+		Expect(byName["by-name"].Covered).To(Equal([]string{"SOLUSDT"}))
+		Expect(byName["by-label"].Schedules).To(Equal([]string{"majors"}))
+		Expect(byName["by-label"].Covered).To(ConsistOf("BTCUSDT", "ETHUSDT"))
+		Expect(byName["by-label"].Cooldown).To(Equal(15 * time.Minute))
+		Expect(byName["by-label"].Timeframes).To(Equal([]string{"1h"}))
+		Expect(byName["all"].Schedules).To(ConsistOf("majors", "alts"))
+		Expect(byName["all"].Events).To(Equal([]string{"crossUp", "crossDown"}), "the CRD's default")
+		Expect(byName["all"].Provider).To(Equal("slack"))
+
+		// An event of another namespace's schedule matches through a covered symbol only.
+		ev := signals.Event{Symbol: "SOLUSDT", Timeframe: "15m", Kind: signals.CrossUp, Namespace: "elsewhere", Schedule: "alts"}
+		Expect(byName["by-name"].Matches(ev)).To(BeTrue())
+		ev.Symbol = "DOGEUSDT"
+		Expect(byName["by-name"].Matches(ev)).To(BeFalse())
+		ev.Namespace = ns
+		Expect(byName["by-name"].Matches(ev)).To(BeTrue(), "found by the selected schedule itself")
+		Expect(byName["by-label"].Matches(signals.Event{Symbol: "BTCUSDT", Timeframe: "15m", Kind: signals.CrossUp})).To(BeFalse(), "timeframe filter")
+
+		_, err = (&AlertSource{Client: k8sClient}).Receiver(ctx, ns, "suspended")
+		Expect(errors.Is(err, dispatch.ErrNoAlert)).To(BeTrue())
+		_, err = (&AlertSource{Client: k8sClient}).Receiver(ctx, ns, "deleted-long-ago")
+		Expect(errors.Is(err, dispatch.ErrNoAlert)).To(BeTrue())
+		recv, err := (&AlertSource{Client: k8sClient}).Receiver(ctx, ns, "all")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(recv.Target.Address).To(Equal("https://example.com/hook"))
+		Expect(recv.Timeout).To(Equal(10 * time.Second))
 	})
 })
