@@ -32,7 +32,7 @@ type receiver struct {
 	attempts int
 }
 
-func newReceiver(t *testing.T, script ...int) *receiver {
+func newReceiver(t testing.TB, script ...int) *receiver {
 	r := &receiver{script: script, header: http.Header{}}
 	r.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		var m notify.Message
