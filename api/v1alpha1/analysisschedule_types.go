@@ -35,6 +35,8 @@ const (
 	// ConditionCacheDegraded is True while Redis is configured but unavailable: results are held in
 	// the operator's memory and copied to Redis when it recovers.
 	ConditionCacheDegraded = "CacheDegraded"
+	// ConditionStreaming is True while a stream-mode schedule receives every stream it asked for.
+	ConditionStreaming = "Streaming"
 )
 
 // Exchange names a market data source.
@@ -65,6 +67,7 @@ type Timeframe string
 type MovingAverage string
 
 // SourceSpec says where candles come from.
+// +kubebuilder:validation:XValidation:rule="!has(self.mode) || self.mode != 'stream' || !has(self.exchange) || self.exchange != 'simulated'",message="mode stream needs a Binance exchange (binance or binance-futures): the simulator has no streams"
 type SourceSpec struct {
 	// exchange is the market data source.
 	// +kubebuilder:default=binance
@@ -76,7 +79,32 @@ type SourceSpec struct {
 	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",message="baseURL must be an absolute http or https URL, like https://api.binance.com"
 	// +optional
 	BaseURL string `json:"baseURL,omitempty"`
+
+	// mode is how results are kept fresh: poll fetches candles over REST every interval; stream
+	// listens to the exchange's WebSocket kline streams and analyses each candle at its close, with a
+	// REST resync every interval that heals anything the stream missed.
+	// +kubebuilder:default=poll
+	// +optional
+	Mode SourceMode `json:"mode,omitempty"`
+
+	// streamURL overrides the exchange's WebSocket endpoint in stream mode (a mirror, a local test
+	// server); the default is the public stream endpoint of spot or futures.
+	// +kubebuilder:validation:MaxLength=2048
+	// +kubebuilder:validation:XValidation:rule="isURL(self) && url(self).getScheme() in ['ws', 'wss'] && url(self).getHostname() != ''",message="streamURL must be an absolute ws or wss URL, like wss://stream.binance.com:9443"
+	// +optional
+	StreamURL string `json:"streamURL,omitempty"`
 }
+
+// SourceMode is how a schedule gets its candles.
+// +kubebuilder:validation:Enum=poll;stream
+type SourceMode string
+
+const (
+	// ModePoll fetches candles over REST every interval.
+	ModePoll SourceMode = "poll"
+	// ModeStream analyses each candle at its close from the exchange's WebSocket kline streams.
+	ModeStream SourceMode = "stream"
+)
 
 // HAMAParameters are the inputs of the "NSDT HAMA Candles with Bollinger Bands" script; the
 // defaults are the script's.
@@ -295,6 +323,35 @@ type AnalysisScheduleStatus struct {
 	// lastHandledRefreshAt is the last refresh-requested-at annotation value acted on.
 	// +optional
 	LastHandledRefreshAt string `json:"lastHandledRefreshAt,omitempty"`
+
+	// stream is the health of the WebSocket streams of a stream-mode schedule; empty in poll mode.
+	// +optional
+	Stream *StreamStatus `json:"stream,omitempty"`
+}
+
+// StreamStatus is the health of a stream-mode schedule's WebSocket streams.
+type StreamStatus struct {
+	// connections open to the exchange now.
+	// +optional
+	Connections int32 `json:"connections,omitempty"`
+	// streams subscribed (one per symbol and timeframe).
+	// +optional
+	Streams int32 `json:"streams,omitempty"`
+	// lastMessageTime is when the last message arrived from the exchange.
+	// +optional
+	LastMessageTime *metav1.Time `json:"lastMessageTime,omitempty"`
+	// lastCloseTime is the close time of the newest candle analysed from the stream.
+	// +optional
+	LastCloseTime *metav1.Time `json:"lastCloseTime,omitempty"`
+	// lastLag is how long the last candle close took from the exchange's event time to the cache.
+	// +optional
+	LastLag *metav1.Duration `json:"lastLag,omitempty"`
+	// reconnects counted since the stream started in this operator process.
+	// +optional
+	Reconnects int64 `json:"reconnects,omitempty"`
+	// gapsHealed counts missed candles fetched over REST since the stream started.
+	// +optional
+	GapsHealed int64 `json:"gapsHealed,omitempty"`
 }
 
 // AnalysisSchedule keeps HAMA analyses of a list of symbols fresh in the cache.
@@ -303,6 +360,7 @@ type AnalysisScheduleStatus struct {
 // +kubebuilder:resource:shortName=asched,categories=hama
 // +kubebuilder:printcolumn:name="Symbols",type=integer,JSONPath=`.status.symbols.total`,description="Symbols of the last run"
 // +kubebuilder:printcolumn:name="Interval",type=string,JSONPath=`.spec.interval`
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.source.mode`,priority=1
 // +kubebuilder:printcolumn:name="Suspended",type=boolean,JSONPath=`.spec.suspend`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
