@@ -182,6 +182,32 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, limit int)
 	return c.closed(candles, limit), nil
 }
 
+// KlinesBetween returns the closed candles that opened from from to to (both included), oldest
+// first, at most 1000: the exact range a stream missed, charged by its size rather than a full window.
+func (c *Client) KlinesBetween(ctx context.Context, symbol, interval string, from, to time.Time) ([]market.Candle, error) {
+	if !market.ValidInterval(interval) {
+		return nil, &market.APIError{Status: 400, Code: -1120, Msg: "Invalid interval " + interval}
+	}
+	n := 0
+	for t := from; !t.After(to) && n < maxLimit; t = market.NextOpen(interval, t) {
+		n++
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	q := url.Values{"symbol": {symbol}, "interval": {interval}, "limit": {strconv.Itoa(n)},
+		"startTime": {strconv.FormatInt(from.UnixMilli(), 10)}, "endTime": {strconv.FormatInt(to.UnixMilli(), 10)}}
+	var candles []market.Candle
+	err := c.get(ctx, c.paths.klines+"?"+q.Encode(), weight(n), func(body []byte) (err error) {
+		candles, err = DecodeKlines(body)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c.closed(candles, n), nil
+}
+
 // Tickers returns the 24-hour ticker of every symbol of the market: one expensive call (weight 80 on
 // spot, 40 on futures), so callers cache its answer.
 func (c *Client) Tickers(ctx context.Context) ([]market.Ticker, error) {

@@ -316,3 +316,24 @@ func TestDecodesRealKlinesFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestKlinesBetweenAsksForExactlyTheRange(t *testing.T) {
+	e := newExchange(t, func(_ int, w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(klinesBody(4))) })
+	c := newTestClient(e, &fakeSleeper{})
+	from := now.Truncate(time.Minute).Add(-3 * time.Minute)
+	to := from.Add(2 * time.Minute)
+	candles, err := c.KlinesBetween(context.Background(), "BTCUSDT", "1m", from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("/api/v3/klines?endTime=%d&interval=1m&limit=3&startTime=%d&symbol=BTCUSDT", to.UnixMilli(), from.UnixMilli())
+	if got := <-e.paths; got != want {
+		t.Fatalf("request %q, want %q", got, want)
+	}
+	if len(candles) != 3 || !candles[0].OpenTime.Equal(from) {
+		t.Fatalf("got %d candles from %v, want the 3 closed ones from %v", len(candles), candles[0].OpenTime, from)
+	}
+	if none, err := c.KlinesBetween(context.Background(), "BTCUSDT", "1m", to, from); err != nil || none != nil {
+		t.Fatalf("an empty range sent a request or failed: %v %v", none, err)
+	}
+}
