@@ -156,7 +156,8 @@ func (e *Exchange) Advance(d time.Duration) {
 func KlineMessage(symbol, interval string, k market.Candle, closed bool, eventTime time.Time) []byte {
 	lower := strings.ToLower(symbol)
 	return fmt.Appendf(nil, `{"stream":"%s@kline_%s","data":{"e":"kline","E":%d,"s":"%s",`+
-		`"k":{"t":%d,"T":%d,"s":"%s","i":"%s","f":100,"L":200,"o":"%.8f","c":"%.8f","h":"%.8f","l":"%.8f","v":"%.8f","n":100,"x":%t,"q":"1.0","V":"500","Q":"0.5","B":"0"}}}`,
+		`"k":{"t":%d,"T":%d,"s":"%s","i":"%s","f":100,"L":200,`+
+		`"o":"%.8f","c":"%.8f","h":"%.8f","l":"%.8f","v":"%.8f","n":100,"x":%t,"q":"1.0","V":"500","Q":"0.5","B":"0"}}}`,
 		lower, interval, eventTime.UnixMilli(), symbol, k.OpenTime.UnixMilli(), k.CloseTime.UnixMilli(), symbol, interval,
 		k.Open, k.Close, k.High, k.Low, k.Volume, closed)
 }

@@ -69,6 +69,22 @@ func (h *harness) eventually(what string, cond func() bool) {
 	}
 }
 
+// stepUntil moves the fake clock by step until cond holds, and returns how far it moved: the client
+// registers its timers on its own goroutines, so a single step could come before them.
+func (h *harness) stepUntil(what string, step time.Duration, cond func() bool) time.Duration {
+	h.t.Helper()
+	var moved time.Duration
+	h.eventually(what, func() bool {
+		if cond() {
+			return true
+		}
+		h.clock.Step(step)
+		moved += step
+		return false
+	})
+	return moved
+}
+
 // subscribed waits until the exchange carries n streams on conns connections.
 func (h *harness) subscribed(n, conns int) {
 	h.t.Helper()
@@ -187,11 +203,15 @@ func TestADroppedConnectionComesBackAfterABackoffAndResumes(t *testing.T) {
 	h.client.Set(streams("AAAUSDT", "BBBUSDT"))
 	h.subscribed(2, 1)
 	h.ex.DropConnections()
-	h.eventually("the client notices the drop", func() bool { return h.client.Stats().Connections == 0 && h.clock.HasWaiters() })
+	h.eventually("the client notices the drop", func() bool { return h.client.Stats().Reconnects == 1 })
+	time.Sleep(50 * time.Millisecond)
 	if h.ex.Stats().Dials != 1 {
 		t.Fatal("reconnected before the backoff")
 	}
-	h.clock.Step(time.Second) // the first backoff is 0.5s to 1s
+	moved := h.stepUntil("the reconnect", 100*time.Millisecond, func() bool { return h.ex.Stats().Streams == 2 })
+	if moved < 500*time.Millisecond {
+		t.Fatalf("reconnected %s after the drop, want the first backoff (0.5s to 1s)", moved)
+	}
 	h.subscribed(2, 1)
 	select {
 	case s := <-h.resume:
@@ -230,7 +250,7 @@ func TestASilentConnectionIsDroppedAfterTheIdleTimeout(t *testing.T) {
 	// stepping past the idle timeout between two ticks makes the connection look silent.
 	h.clock.Step(30 * time.Second)
 	h.eventually("the idle connection is dropped", func() bool { return h.client.Stats().Reconnects == 1 })
-	h.clock.Step(time.Second)
+	h.stepUntil("the reconnect", 100*time.Millisecond, func() bool { return h.ex.Stats().Dials == 2 })
 	h.subscribed(1, 1)
 	if d := h.ex.Stats().Dials; d != 2 {
 		t.Fatalf("%d dials, want a second one after the idle drop", d)
@@ -256,12 +276,13 @@ func TestSubscriptionsArePacedPerConnection(t *testing.T) {
 	h.client.Set(streams("AAAUSDT", "BBBUSDT", "CCCUSDT", "DDDUSDT"))
 	// One stream in the URL, then one SUBSCRIBE at once (the burst), the others half a second apart.
 	h.eventually("the first subscription", func() bool { return h.ex.Stats().ControlMessages == 1 })
-	h.eventually("the client waits on its clock", h.clock.HasWaiters)
+	time.Sleep(50 * time.Millisecond)
 	if n := h.ex.Stats().ControlMessages; n != 1 {
 		t.Fatalf("%d control messages before the clock moved, want 1", n)
 	}
-	h.clock.Step(500 * time.Millisecond)
-	h.eventually("the second subscription", func() bool { return h.ex.Stats().ControlMessages == 2 })
-	h.clock.Step(500 * time.Millisecond)
+	moved := h.stepUntil("the other subscriptions", 50*time.Millisecond, func() bool { return h.ex.Stats().ControlMessages == 3 })
+	if moved < time.Second {
+		t.Fatalf("3 subscriptions within %s at 2 per second", moved)
+	}
 	h.subscribed(4, 1)
 }
