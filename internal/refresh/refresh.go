@@ -50,7 +50,11 @@ type Job struct {
 	// Exchange is one of market.Exchanges; BaseURL optionally overrides its endpoint.
 	Exchange string
 	BaseURL  string
-	Params   hama.Params
+	// Stream selects stream mode: candles from the exchange's WebSocket kline streams at StreamURL
+	// ("" is the exchange's public endpoint), the run being a resync (see package live).
+	Stream    bool
+	StreamURL string
+	Params    hama.Params
 }
 
 // SymbolFailure says why one symbol was not refreshed; its cached value, if any, is left as it was.

@@ -1,0 +1,47 @@
+package refresh
+
+import (
+	"cmp"
+	"context"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/market"
+)
+
+// AnalyzeCandles analyses candles the caller already holds (a stream's in-memory series) for one
+// timeframe of symbol, and merges the result into the cache: the same write, signals included, as a
+// refresh's. It returns the crosses that were new.
+func (p *Pipeline) AnalyzeCandles(ctx context.Context, job Job, symbol, timeframe string,
+	candles []market.Candle) ([]analysis.SignalChange, error) {
+	job.Timeframes = []string{timeframe}
+	_, signals, err := p.analyzeAndStore(ctx, heldCandles{name: cmp.Or(job.Exchange, market.Binance), candles: candles}, job, symbol)
+	return signals, err
+}
+
+// Symbols are the symbols a run of job covers now: its list, or the gainers its TopGainers selects.
+func (p *Pipeline) Symbols(ctx context.Context, job Job) ([]string, error) {
+	return p.symbols(ctx, job)
+}
+
+// CacheState names the backend taking writes now and whether Redis is configured but not serving.
+func (p *Pipeline) CacheState() (backend string, degraded bool) {
+	if p.Backend != nil {
+		backend = p.Backend()
+	}
+	if p.Degraded != nil {
+		degraded = p.Degraded()
+	}
+	return backend, degraded
+}
+
+// heldCandles is a market.Source over candles in hand: the newest limit of them.
+type heldCandles struct {
+	name    string
+	candles []market.Candle
+}
+
+func (h heldCandles) Name() string { return h.name }
+
+func (h heldCandles) Klines(_ context.Context, _, _ string, limit int) ([]market.Candle, error) {
+	return h.candles[max(len(h.candles)-limit, 0):], nil
+}
