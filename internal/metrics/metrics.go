@@ -12,6 +12,7 @@ import (
 
 	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/market/binance/klinestream"
 	"github.com/hama-operator/hama-operator/internal/notify"
 	"github.com/hama-operator/hama-operator/internal/signals"
 )
@@ -30,10 +31,12 @@ const (
 // Label values created at zero before anything happens, so that rates, increases and alerts see the
 // first event and dashboards show 0 rather than no data.
 var (
-	runResults       = []string{"success", "partial", "failure"}
-	analysisResults  = []string{"success", "failure"}
-	cacheResults     = []string{"hit", "miss"}
-	httpExchanges    = []string{market.Binance, market.BinanceFutures} // the simulated source sends no requests
+	runResults      = []string{"success", "partial", "failure"}
+	analysisResults = []string{"success", "failure"}
+	cacheResults    = []string{"hit", "miss"}
+	httpExchanges   = []string{market.Binance, market.BinanceFutures} // the simulated source sends no requests
+	streamKinds     = []string{klinestream.KindClosed, klinestream.KindOpen, klinestream.KindControl,
+		klinestream.KindMalformed, klinestream.KindUnknown}
 	rateLimitedCodes = []string{"418", "429"}
 	// notificationResults: sent (accepted), retried (an attempt failed, another is planned), failed
 	// (refused, or not accepted before the retries ran out), cooldown (not sent: inside the cooldown).
@@ -62,6 +65,11 @@ type Recorder struct {
 	signalsWaiting     prometheus.Gauge
 	notifications      *prometheus.CounterVec
 	deliveryDuration   *prometheus.HistogramVec
+	streamConnections  prometheus.Gauge
+	streamMessages     *prometheus.CounterVec
+	streamReconnects   prometheus.Counter
+	streamGapsHealed   prometheus.Counter
+	streamCloseToCache prometheus.Histogram
 }
 
 // New creates the collectors and registers them with reg (controller-runtime's metrics.Registry in
@@ -133,6 +141,23 @@ func New(reg prometheus.Registerer) *Recorder {
 			Help:    "Time from a signal event's fan-out to an alert until its receiver accepted it, retries included.",
 			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 1800},
 		}, []string{"provider"}),
+		streamConnections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hama_stream_connections", Help: "WebSocket connections open to the exchange's kline streams (stream-mode schedules).",
+		}),
+		streamMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hama_stream_messages_total",
+			Help: "Kline stream messages by kind: closed, open (skipped), control, malformed and unknown (counted and skipped).",
+		}, []string{"kind"}),
+		streamReconnects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hama_stream_reconnects_total", Help: "Kline stream connections lost and opened again (renewals before the 24-hour cut excluded).",
+		}),
+		streamGapsHealed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hama_stream_gaps_healed_total", Help: "Candles the kline streams missed that were fetched over REST.",
+		}),
+		streamCloseToCache: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "hama_stream_close_to_cache_seconds", Help: "Time from a closed kline's arrival to its result in the cache.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}),
 	}
 	reg.MustRegister(r.signalEvents, r.signalsWaiting)
 	for _, kind := range signals.Kinds {
@@ -142,7 +167,11 @@ func New(reg prometheus.Registerer) *Recorder {
 	}
 	reg.MustRegister(r.cacheRequests, r.cacheBackendUp, r.cacheFallbacks, r.cachedSymbols, r.redisConfigured,
 		r.refreshRuns, r.refreshDuration, r.symbolAnalyses, r.upstreamRequests, r.upstreamDuration, r.lastSuccessfulRun,
-		r.scheduleInterval, r.scheduleCreated, r.apiRequests, r.apiRequestDuration, r.notifications, r.deliveryDuration)
+		r.scheduleInterval, r.scheduleCreated, r.apiRequests, r.apiRequestDuration, r.notifications, r.deliveryDuration,
+		r.streamConnections, r.streamMessages, r.streamReconnects, r.streamGapsHealed, r.streamCloseToCache)
+	for _, kind := range streamKinds {
+		r.streamMessages.WithLabelValues(kind)
+	}
 	for _, backend := range []cache.Backend{cache.BackendRedis, cache.BackendMemory} {
 		for _, result := range cacheResults {
 			r.cacheRequests.WithLabelValues(string(backend), result)
@@ -260,6 +289,21 @@ func (r *Recorder) ObserveAPIRequest(route string, code int, d time.Duration) {
 	r.apiRequests.WithLabelValues(route, strconv.Itoa(code)).Inc()
 	r.apiRequestDuration.WithLabelValues(route).Observe(d.Seconds())
 }
+
+// ObserveStreamMessage counts a kline stream message by kind.
+func (r *Recorder) ObserveStreamMessage(kind string) { r.streamMessages.WithLabelValues(kind).Inc() }
+
+// ObserveStreamConnection adds delta (+1 opened, -1 closed) to the open stream connections.
+func (r *Recorder) ObserveStreamConnection(delta int) { r.streamConnections.Add(float64(delta)) }
+
+// ObserveStreamReconnect counts a lost stream connection.
+func (r *Recorder) ObserveStreamReconnect() { r.streamReconnects.Inc() }
+
+// ObserveGapHealed counts candles a stream missed and REST supplied.
+func (r *Recorder) ObserveGapHealed(candles int) { r.streamGapsHealed.Add(float64(candles)) }
+
+// ObserveCloseToCache records how long a closed kline took from its arrival to the cache.
+func (r *Recorder) ObserveCloseToCache(d time.Duration) { r.streamCloseToCache.Observe(d.Seconds()) }
 
 // cachedSymbols is hama_cached_symbols, counted on each scrape. When counting fails it reports the
 // last count rather than nothing, so a Redis hiccup leaves no gap.

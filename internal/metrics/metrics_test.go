@@ -41,6 +41,14 @@ func exercised() (*Recorder, *prometheus.Registry) {
 	r.TrackAlert("default", "crosses", "slack")
 	r.ObserveNotification("default", "crosses", "slack", "sent")
 	r.ObserveDeliveryLatency("slack", 1500*time.Millisecond)
+	r.ObserveStreamConnection(+1)
+	r.ObserveStreamConnection(+1)
+	r.ObserveStreamConnection(-1)
+	r.ObserveStreamMessage("closed")
+	r.ObserveStreamMessage("malformed")
+	r.ObserveStreamReconnect()
+	r.ObserveGapHealed(3)
+	r.ObserveCloseToCache(20 * time.Millisecond)
 	return r, reg
 }
 
@@ -64,6 +72,12 @@ func TestValuesAfterEvents(t *testing.T) {
 		{"signal duplicates", testutil.ToFloat64(r.signalEvents.WithLabelValues("crossUp", "duplicate")), 1},
 		{"signals dropped before the first", testutil.ToFloat64(r.signalEvents.WithLabelValues("squeezeEnd", "dropped")), 0},
 		{"signals waiting", testutil.ToFloat64(r.signalsWaiting), 3},
+		{"stream connections", testutil.ToFloat64(r.streamConnections), 1},
+		{"malformed stream messages", testutil.ToFloat64(r.streamMessages.WithLabelValues("malformed")), 1},
+		{"unknown stream messages counted before the first", testutil.ToFloat64(r.streamMessages.WithLabelValues("unknown")), 0},
+		{"stream reconnects", testutil.ToFloat64(r.streamReconnects), 1},
+		{"gaps healed", testutil.ToFloat64(r.streamGapsHealed), 3},
+		{"close-to-cache observations", float64(testutil.CollectAndCount(r.streamCloseToCache)), 1},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
@@ -100,8 +114,8 @@ func TestExpositionPassesPromtool(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(families) != 19 {
-		t.Fatalf("%d metric families exposed, want 19", len(families))
+	if len(families) != 24 {
+		t.Fatalf("%d metric families exposed, want 24", len(families))
 	}
 	cmd := exec.Command(promtool, "check", "metrics")
 	cmd.Stdin = &buf
