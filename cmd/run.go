@@ -15,6 +15,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/gainers"
 	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/live"
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/metrics"
 	"github.com/hama-operator/hama-operator/internal/refresh"
@@ -68,6 +69,11 @@ func run(o *options) error {
 			TTL: o.cache.onDemandTTL, Params: hama.DefaultParams(),
 		},
 	}
+	// Stream-mode schedules: leader-only, like the refreshes, and writing through the same pipeline.
+	streams := &live.Manager{Writer: pipeline, Sources: sources, Observer: rec, Log: ctrl.Log.WithName("stream")}
+	if err := mgr.Add(streams); err != nil {
+		return err
+	}
 	reconciler := &controllers.AnalysisScheduleReconciler{
 		Client:            mgr.GetClient(),
 		Recorder:          mgr.GetEventRecorder("hama-operator"),
@@ -77,7 +83,9 @@ func run(o *options) error {
 		JitterPercentage:  o.jitterPercentage,
 		MaxConcurrentRuns: o.maxConcurrentRuns,
 		Results:           cachedResults{store: store, keys: pipeline.Keys},
+		Streams:           streams,
 	}
+	streams.Changed = reconciler.StreamChanged
 	if err := reconciler.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
 	}

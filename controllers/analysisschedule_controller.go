@@ -36,9 +36,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
 	"github.com/hama-operator/hama-operator/internal/refresh"
@@ -91,8 +93,11 @@ type AnalysisScheduleReconciler struct {
 	// A schedule whose results are gone runs at once instead of at its next run time.
 	Results              CachedResults
 	ResultsCheckInterval time.Duration
+	// Streams runs stream-mode schedules (spec.source.mode: stream); their runs become resyncs.
+	Streams Streams
 
-	scheduler scheduler
+	scheduler    scheduler
+	streamEvents chan event.GenericEvent // StreamChanged → a reconcile
 	seen      sync.Map // types.NamespacedName → struct{}: schedules this process has looked at
 }
 
@@ -128,6 +133,9 @@ func (r *AnalysisScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Req
 
 func (r *AnalysisScheduleReconciler) reconcileSchedule(ctx context.Context, obj *analysisv1alpha1.AnalysisSchedule,
 	firstSight bool, st *statusPatcher) (ctrl.Result, error) {
+	if obj.Spec.Suspend || obj.Spec.Source.Mode != analysisv1alpha1.ModeStream {
+		r.stopStream(obj)
+	}
 	if obj.Spec.Suspend {
 		r.Metrics.UntrackSchedule(obj.Namespace, obj.Name)
 		obj.Status.ObservedGeneration = obj.Generation
@@ -144,11 +152,17 @@ func (r *AnalysisScheduleReconciler) reconcileSchedule(ctx context.Context, obj 
 	r.Metrics.TrackSchedule(obj.Namespace, obj.Name, obj.Spec.Interval.Duration, obj.CreationTimestamp.Time, lastSuccess)
 
 	job, err := jobFor(obj)
+	if err == nil && job.Stream && r.Streams == nil {
+		err = invalidSpecError{"this operator runs without stream support: use spec.source.mode poll"}
+	}
 	if err != nil {
 		r.stall(obj, err)
 		return ctrl.Result{}, nil
 	}
 	clearStalled(obj)
+	if job.Stream {
+		defer r.showStream(obj)
+	}
 
 	now := r.now()
 	in := planInputFor(obj, now, firstSight)
@@ -301,12 +315,16 @@ func (r *AnalysisScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 				workqueue.TypedRateLimitingQueueConfig[reconcile.Request]{Name: name, Clock: r.Clock})
 		}
 	}
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		For(&analysisv1alpha1.AnalysisSchedule{}, builder.WithPredicates(predicate.Or(
 			predicate.GenerationChangedPredicate{}, predicate.AnnotationChangedPredicate{}, deletionStarted))).
 		WithOptions(opts).
-		Named("analysisschedule").
-		Complete(r)
+		Named("analysisschedule")
+	if r.Streams != nil {
+		r.streamEvents = make(chan event.GenericEvent, 1024)
+		b = b.WatchesRawSource(source.Channel(r.streamEvents, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 // forget drops what this process remembers of a schedule.

@@ -18,6 +18,7 @@ func (r *AnalysisScheduleReconciler) finalize(ctx context.Context, obj *analysis
 	if !controllerutil.ContainsFinalizer(obj, Finalizer) {
 		return nil
 	}
+	r.stopStream(obj)
 	orphans, err := r.uncoveredSymbols(ctx, obj)
 	if err != nil {
 		return err

@@ -61,6 +61,8 @@ func jobFor(s *analysisv1alpha1.AnalysisSchedule) (refresh.Job, error) {
 		TTL:         effectiveTTL(s.Spec),
 		Exchange:    string(s.Spec.Source.Exchange),
 		BaseURL:     s.Spec.Source.BaseURL,
+		Stream:      s.Spec.Source.Mode == analysisv1alpha1.ModeStream,
+		StreamURL:   s.Spec.Source.StreamURL,
 		Params:      params,
 	}, nil
 }

@@ -40,7 +40,11 @@ func (r *AnalysisScheduleReconciler) run(ctx context.Context, obj *analysisv1alp
 	}
 
 	runCtx, cancel := context.WithTimeout(ctx, runTimeout(obj.Spec.Interval.Duration))
-	report, err := r.Refresher.Refresh(runCtx, job)
+	refresher := r.Refresher.Refresh
+	if job.Stream {
+		refresher = r.Streams.Sync // a resync: the stream itself writes every candle close
+	}
+	report, err := refresher(runCtx, job)
 	cancel()
 	end := r.now()
 
