@@ -98,7 +98,7 @@ type AnalysisScheduleReconciler struct {
 
 	scheduler    scheduler
 	streamEvents chan event.GenericEvent // StreamChanged → a reconcile
-	seen      sync.Map // types.NamespacedName → struct{}: schedules this process has looked at
+	seen         sync.Map                // types.NamespacedName → struct{}: schedules this process has looked at
 }
 
 // +kubebuilder:rbac:groups=analysis.hama-operator.io,resources=analysisschedules,verbs=get;list;watch;create;update;patch;delete

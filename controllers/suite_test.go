@@ -38,7 +38,10 @@ var (
 	// fakeClock is the reconciler's clock: schedules run when a test moves it, never on their own.
 	fakeClock *clocktesting.FakeClock
 	metrics   *recordingMetrics
-	stopMgr   context.CancelFunc
+	streams   *fakeStreams
+	// reconciler is the one the manager runs, for tests that call it the way cmd wires it.
+	reconciler *AnalysisScheduleReconciler
+	stopMgr    context.CancelFunc
 	// deliveries is the delivery state of SignalAlerts, in a real redis-server; alertReconciler
 	// takes outcomes as the delivery worker reports them.
 	deliveries      *dispatch.Store
@@ -86,6 +89,7 @@ var _ = BeforeSuite(func() {
 	fakeClock = clocktesting.NewFakeClock(time.Now().Truncate(time.Second))
 	refresher = newRecordingRefresher(fakeClock)
 	metrics = newRecordingMetrics()
+	streams = newFakeStreams()
 	r := &AnalysisScheduleReconciler{
 		Client:            mgr.GetClient(),
 		Recorder:          mgr.GetEventRecorder("hama-operator"),
@@ -99,8 +103,10 @@ var _ = BeforeSuite(func() {
 		// Short, so that a test sees a lost result refilled within seconds; the refill waits as long
 		// after a run, which the test relies on too.
 		ResultsCheckInterval: time.Second,
+		Streams:              streams,
 	}
 	Expect(r.SetupWithManager(mgr)).To(Succeed())
+	reconciler = r
 
 	redisServer := redistest.Start(suiteT)
 	redisClient := redis.NewClient(&redis.Options{Addr: redisServer.Addr()})

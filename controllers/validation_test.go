@@ -134,7 +134,7 @@ var _ = Describe("AnalysisSchedule validation", func() {
 		Expect(spec["timeframes"]).To(Equal([]any{"15m"}))
 		Expect(spec["candles"]).To(BeEquivalentTo(500))
 		Expect(spec["concurrency"]).To(BeEquivalentTo(8))
-		Expect(spec["source"]).To(Equal(map[string]any{"exchange": "binance"}))
+		Expect(spec["source"]).To(Equal(map[string]any{"exchange": "binance", "mode": "poll"}))
 		Expect(spec["hama"]).To(HaveKeyWithValue("openLength", BeEquivalentTo(45)))
 		Expect(spec["hama"]).To(HaveKeyWithValue("bollingerMultiplier", "2.0"))
 	})
