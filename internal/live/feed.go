@@ -38,6 +38,9 @@ type feed struct {
 	lastClose time.Time
 	lastLag   time.Duration
 	gaps      int64
+	// lastEvent and lastReceived are the newest closed kline's event time (the exchange's clock)
+	// and when it arrived (ours): exchangeNow estimates the exchange's clock from them.
+	lastEvent, lastReceived time.Time
 }
 
 // series is one symbol-timeframe's candles, oldest first, at most job.Candles of them.
@@ -57,7 +60,7 @@ func newFeed(m *Manager, job refresh.Job, src RangeSource, url string, dials *ra
 		cfg.Observer = m.Observer
 	}
 	cfg.OnClose = f.enqueue
-	cfg.OnResume = func(streams []klinestream.Stream) { f.heal(ctx, streams, 0) }
+	cfg.OnResume = func(streams []klinestream.Stream) { f.heal(ctx, streams) }
 	cfg.OnChange = func() { m.changed(job.Schedule) }
 	f.client = klinestream.New(cfg)
 	f.queues = make([]chan klinestream.Kline, m.Workers)
@@ -119,6 +122,11 @@ func (f *feed) seriesOf(st klinestream.Stream) (*series, refresh.Job) {
 
 // enqueue hands a closed kline to its symbol's worker.
 func (f *feed) enqueue(k klinestream.Kline) {
+	f.mu.Lock()
+	if k.EventTime.After(f.lastEvent) {
+		f.lastEvent, f.lastReceived = k.EventTime, k.Received
+	}
+	f.mu.Unlock()
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(k.Symbol))
 	select {
@@ -232,9 +240,22 @@ func (f *feed) write(ctx context.Context, s *series, job refresh.Job, st klinest
 	return err
 }
 
+// exchangeNow is the exchange's clock as its last closed kline tells it, moved on by our clock since
+// it arrived: a host clock that runs ahead of the exchange's does not make every series look behind.
+// Before the first close it is our clock.
+func (f *feed) exchangeNow() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.lastEvent.IsZero() {
+		return f.m.Clock.Now()
+	}
+	return f.lastEvent.Add(f.m.Clock.Since(f.lastReceived))
+}
+
 // catchUp loads a series over REST the first time, and afterwards fetches the candles that closed
-// more than grace ago and did not arrive; s.mu is held. It reports whether the series grew.
-func (f *feed) catchUp(ctx context.Context, s *series, job refresh.Job, st klinestream.Stream, grace time.Duration) (bool, error) {
+// by now, more than grace ago, and did not arrive; s.mu is held. It reports whether the series grew.
+func (f *feed) catchUp(ctx context.Context, s *series, job refresh.Job, st klinestream.Stream,
+	now time.Time, grace time.Duration) (bool, error) {
 	if !s.loaded {
 		candles, err := f.src.Klines(ctx, st.Symbol, st.Interval, job.Candles)
 		if err != nil {
@@ -250,7 +271,6 @@ func (f *feed) catchUp(ctx context.Context, s *series, job refresh.Job, st kline
 		return true, err
 	}
 	next := market.NextOpen(st.Interval, s.candles[len(s.candles)-1].OpenTime)
-	now := f.m.Clock.Now()
 	if market.NextOpen(st.Interval, next).After(now.Add(-grace)) {
 		return false, nil // the next candle has not closed (long enough) yet
 	}
@@ -264,8 +284,13 @@ func (f *feed) catchUp(ctx context.Context, s *series, job refresh.Job, st kline
 }
 
 // heal catches up the given streams and writes the ones that grew: after a reconnect, the candles
-// that closed while the connection was down.
-func (f *feed) heal(ctx context.Context, streams []klinestream.Stream, grace time.Duration) {
+// that closed while the connection was down. The later of both clocks decides: a reconnect is rare,
+// and a candle missed then would otherwise wait for the next close or resync.
+func (f *feed) heal(ctx context.Context, streams []klinestream.Stream) {
+	now := f.exchangeNow()
+	if local := f.m.Clock.Now(); local.After(now) {
+		now = local
+	}
 	for _, st := range streams {
 		s, job := f.seriesOf(st)
 		if s == nil {
@@ -273,7 +298,7 @@ func (f *feed) heal(ctx context.Context, streams []klinestream.Stream, grace tim
 		}
 		s.mu.Lock()
 		if s.loaded {
-			grew, err := f.catchUp(ctx, s, job, st, grace)
+			grew, err := f.catchUp(ctx, s, job, st, now, 0)
 			if err == nil && grew {
 				err = f.write(ctx, s, job, st)
 			}
@@ -326,7 +351,7 @@ func (f *feed) resyncOne(ctx context.Context, st klinestream.Stream) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, err := f.catchUp(ctx, s, job, st, f.m.ResyncGrace)
+	_, err := f.catchUp(ctx, s, job, st, f.exchangeNow(), f.m.ResyncGrace)
 	if !s.loaded {
 		return err
 	}

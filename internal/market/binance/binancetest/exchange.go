@@ -152,6 +152,34 @@ func (e *Exchange) Advance(d time.Duration) {
 	}
 }
 
+// AdvanceTo is Advance up to t.
+func (e *Exchange) AdvanceTo(t time.Time) { e.Advance(t.Sub(e.Now())) }
+
+// PushOpen sends every subscribed stream an update of its still-open candle, as the exchange does
+// every second or two per stream between closes; it returns how many it sent.
+func (e *Exchange) PushOpen() int {
+	now := e.Now()
+	sent := 0
+	for _, c := range e.connections() {
+		c.mu.Lock()
+		names := make([]string, 0, len(c.streams))
+		for n := range c.streams {
+			names = append(names, n)
+		}
+		c.mu.Unlock()
+		for _, name := range names {
+			symbol, interval, ok := parseStream(name)
+			if !ok {
+				continue
+			}
+			open := lastClosedOpen(interval, now).Add(market.NextOpen(interval, now).Sub(now))
+			c.write(KlineMessage(symbol, interval, Candle(symbol, interval, open), false, now))
+			sent++
+		}
+	}
+	return sent
+}
+
 // KlineMessage is a combined-stream kline event in the exchange's format.
 func KlineMessage(symbol, interval string, k market.Candle, closed bool, eventTime time.Time) []byte {
 	lower := strings.ToLower(symbol)

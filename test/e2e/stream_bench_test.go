@@ -1,0 +1,203 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
+	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/market/binance/binancetest"
+)
+
+// BenchmarkStream5000 is docs/performance.md's stream-mode run: one schedule of 1000 symbols × 5
+// timeframes (1m 3m 5m 15m 1h) in stream mode against binancetest, whose clock moves a minute at
+// each real minute boundary, closing every 1m candle; its clock starts a minute before an hour, so
+// the first of those pushes closes all 5000 candles of all five timeframes. Between closes it
+// pushes an open-candle update on every stream every 2 s, as Binance does. Close-to-cache is timed
+// from the moment the exchange starts pushing a minute's closes to each write of hama:analysis:*
+// seen through Redis keyspace notifications. The operator's CPU and memory come from /proc; the
+// REST weight after the backfill from the exchange's own count.
+func BenchmarkStream5000(b *testing.B) {
+	if b.N > 1 {
+		b.Skip("a system benchmark runs once: use -benchtime=1x")
+	}
+	s, _, raw := startSystemWithRedis(b)
+	ctx := context.Background()
+	// The exchange's clock: a minute before an hour, behind the real time, which the operator
+	// follows from the events' times.
+	hour := time.Now().UTC().Truncate(time.Hour)
+	ex := binancetest.New(hour.Add(-time.Minute))
+	b.Cleanup(ex.Close)
+	op := s.startOperator("bench-operator", "--exchange-weight-per-minute", "1000000")
+
+	symbols := make([]string, 1000)
+	for i := range symbols {
+		symbols[i] = fmt.Sprintf("S%04dUSDT", i)
+	}
+	tfs := []analysisv1alpha1.Timeframe{"1m", "3m", "5m", "15m", "1h"}
+	obj := schedule("stream5000", symbols, analysisv1alpha1.ExchangeBinance, ex.URL)
+	obj.Spec.Timeframes = tfs
+	obj.Spec.Concurrency = 32
+	obj.Spec.Interval = metav1.Duration{Duration: 2 * time.Minute} // the resync period
+	obj.Spec.TTL = &metav1.Duration{Duration: 10 * time.Minute}
+	obj.Spec.Source.Mode = analysisv1alpha1.ModeStream
+	obj.Spec.Source.StreamURL = ex.StreamURL
+	backfillStart := time.Now()
+	if err := s.kube.Create(ctx, obj); err != nil {
+		b.Fatal(err)
+	}
+	s.eventually("the backfill and the subscriptions", 10*time.Minute, func() error {
+		if ok, reason := readyReason(s.get("stream5000")); !ok {
+			return fmt.Errorf("not ready: %s", reason)
+		}
+		if st := ex.Stats(); st.Streams != 5000 {
+			return fmt.Errorf("%d streams subscribed", st.Streams)
+		}
+		return nil
+	})
+	backfill := time.Since(backfillStart)
+	b.ReportMetric(backfill.Seconds(), "backfill_s")
+	b.ReportMetric(float64(ex.Stats().Connections), "connections")
+
+	// Every write of an analysis, as Redis announces it.
+	if err := raw.ConfigSet(ctx, "notify-keyspace-events", "K$").Err(); err != nil {
+		b.Fatal(err)
+	}
+	sub := raw.PSubscribe(ctx, "__keyspace@0__:hama:analysis:*")
+	b.Cleanup(func() { _ = sub.Close() })
+	if _, err := sub.Receive(ctx); err != nil {
+		b.Fatal(err)
+	}
+	var (
+		mu     sync.Mutex
+		writes []time.Time
+	)
+	go func() {
+		for range sub.Channel(redis.WithChannelSize(100_000)) {
+			now := time.Now()
+			mu.Lock()
+			writes = append(writes, now)
+			mu.Unlock()
+		}
+	}()
+	// burst waits for the next real minute boundary, then moves the exchange a minute on, and
+	// returns the lags of the writes that follow, until want of them arrived.
+	burst := func(want int) []time.Duration {
+		openUpdates(ex, time.Until(time.Now().Truncate(time.Minute).Add(time.Minute)))
+		mu.Lock()
+		writes = writes[:0]
+		mu.Unlock()
+		pushed := time.Now()
+		ex.Advance(time.Minute)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			mu.Lock()
+			n := len(writes)
+			mu.Unlock()
+			if n >= want || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		lags := make([]time.Duration, len(writes))
+		for i, w := range writes {
+			lags[i] = w.Sub(pushed)
+		}
+		return lags
+	}
+
+	weight0, requests0 := ex.Stats().RESTWeight, ex.Stats().RESTRequests
+	cpu0, wall0 := cpuSeconds(b, op), time.Now()
+
+	// Bursts: the next boundaries close 1000 (1m), 2000 (3m or 5m) ... or 5000 candles (the hour).
+	var all []time.Duration
+	for i := range 3 {
+		next := ex.Now().Add(time.Minute)
+		want := 0
+		for _, tf := range tfs {
+			if d := market.NextOpen(string(tf), next).Sub(next); next.Truncate(d).Equal(next) {
+				want += len(symbols)
+			}
+		}
+		lags := burst(want)
+		slices.Sort(lags)
+		b.Logf("burst %d at %s: %d candles closed, %d writes seen, p50 %s p99 %s max %s", i+1, next.Format("15:04"), want, len(lags),
+			quantile(lags, 0.5), quantile(lags, 0.99), quantile(lags, 1))
+		all = append(all, lags...)
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(len(all)), "closes_written")
+	b.ReportMetric(quantile(all, 0.99).Seconds()*1000, "close_to_cache_p99_ms")
+	b.ReportMetric(quantile(all, 1).Seconds()*1000, "close_to_cache_max_ms")
+
+	// Between closes: 40 s of open-candle updates on every stream, no close.
+	time.Sleep(time.Until(time.Now().Truncate(time.Minute).Add(10 * time.Second)))
+	cpuIdle0, wallIdle0 := cpuSeconds(b, op), time.Now()
+	openUpdates(ex, 40*time.Second)
+	b.ReportMetric(100*(cpuSeconds(b, op)-cpuIdle0)/time.Since(wallIdle0).Seconds(), "cpu_between_closes_pct")
+
+	elapsed := time.Since(wall0)
+	b.ReportMetric(100*(cpuSeconds(b, op)-cpu0)/elapsed.Seconds(), "cpu_whole_window_pct")
+	st := ex.Stats()
+	b.ReportMetric(float64(st.RESTWeight-weight0)*float64(time.Hour)/float64(elapsed), "rest_weight_per_hour")
+	b.Logf("after the backfill: %d REST requests, weight %d, in %s (a resync every 2 minutes)",
+		st.RESTRequests-requests0, st.RESTWeight-weight0, elapsed.Round(time.Second))
+	b.ReportMetric(procMiB(b, op, "VmRSS:"), "operator_rss_MiB")
+	b.ReportMetric(procMiB(b, op, "VmHWM:"), "operator_peak_rss_MiB")
+}
+
+// openUpdates pushes an open-candle update on every stream every 2 s for d.
+func openUpdates(ex *binancetest.Exchange, d time.Duration) {
+	end := time.Now().Add(d)
+	for time.Until(end) > 2*time.Second {
+		ex.PushOpen()
+		time.Sleep(2 * time.Second)
+	}
+	time.Sleep(time.Until(end))
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(int(q*float64(len(sorted))), len(sorted)-1)].Round(time.Millisecond)
+}
+
+// cpuSeconds is the operator's user and system CPU time so far.
+func cpuSeconds(b *testing.B, o *operator) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", o.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fields := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.ParseFloat(fields[11], 64)
+	stime, _ := strconv.ParseFloat(fields[12], 64)
+	return (utime + stime) / 100 // clock ticks: USER_HZ is 100 on Linux
+}
+
+func procMiB(b *testing.B, o *operator, field string) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", o.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, field) {
+			var kb float64
+			_, _ = fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, field)), "%g", &kb)
+			return kb / 1024
+		}
+	}
+	return 0
+}
