@@ -46,7 +46,10 @@ type harness struct {
 	changes chan string
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newSkewedHarness(t, 0) }
+
+// newSkewedHarness runs the operator's clock skew ahead of the exchange's.
+func newSkewedHarness(t *testing.T, skew time.Duration) *harness {
 	ex := binancetest.New(time.Time{})
 	t.Cleanup(ex.Close)
 	store, err := cache.New(cache.DefaultConfig(), nil, logr.Discard())
@@ -55,7 +58,7 @@ func newHarness(t *testing.T) *harness {
 	}
 	sources := &refresh.Sources{WeightPerMinute: 1_000_000}
 	pipeline := &refresh.Pipeline{Sources: sources, Store: store, Log: testr.New(t)}
-	h := &harness{t: t, ex: ex, store: store, clock: clocktesting.NewFakeClock(ex.Now()),
+	h := &harness{t: t, ex: ex, store: store, clock: clocktesting.NewFakeClock(ex.Now().Add(skew)),
 		obs: &recorder{byKind: map[string]int{}}, changes: make(chan string, 100)}
 	h.m = &Manager{Writer: pipeline, Sources: sources, Observer: h.obs, Clock: h.clock, Log: testr.New(t),
 		Changed: func(s string) {
@@ -286,4 +289,21 @@ func TestAnotherBaseURLStartsTheStreamOver(t *testing.T) {
 	h.eventually("moved to the other exchange", func() bool {
 		return h.ex.Stats().Connections == 0 && other.Stats().Streams == 2
 	})
+}
+
+func TestAHostClockAheadOfTheExchangeCostsNoRESTAtTheResync(t *testing.T) {
+	h := newSkewedHarness(t, 24*time.Hour)
+	start := h.ex.Now()
+	h.sync(job("BTCUSDT"))
+	h.eventually("2 streams", func() bool { return h.ex.Stats().Streams == 2 })
+	h.advance(time.Minute)
+	h.closedAt("BTCUSDT", "1m", start.Add(time.Minute))
+	h.clock.Step(30 * time.Second)
+	requests := h.ex.Stats().RESTRequests
+	if report := h.sync(job("BTCUSDT")); report.Succeeded != 1 {
+		t.Fatalf("report %+v", report)
+	}
+	if n := h.ex.Stats().RESTRequests - requests; n != 0 {
+		t.Fatalf("the resync sent %d REST requests for series that are up to date by the exchange's clock", n)
+	}
 }
