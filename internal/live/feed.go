@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -114,12 +115,6 @@ func (f *feed) follow(job refresh.Job, symbols []string) {
 	f.client.Set(want)
 }
 
-func (f *feed) seriesOf(st klinestream.Stream) (*series, refresh.Job) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.series[st], f.job
-}
-
 // enqueue hands a closed kline to its symbol's worker.
 func (f *feed) enqueue(k klinestream.Kline) {
 	f.mu.Lock()
@@ -135,57 +130,133 @@ func (f *feed) enqueue(k klinestream.Kline) {
 	}
 }
 
+// maxBatch bounds the closed klines a worker takes at once.
+const maxBatch = 512
+
+// work applies closed klines. It takes every kline already queued, so that the timeframes of a
+// symbol that close together (all five on the hour) are written to its cache entry at once.
 func (f *feed) work(ctx context.Context, q chan klinestream.Kline) {
 	for {
+		var batch []klinestream.Kline
 		select {
 		case k := <-q:
-			f.apply(ctx, k)
+			batch = append(batch, k)
 		case <-ctx.Done():
 			return
+		}
+	drain:
+		for len(batch) < maxBatch {
+			select {
+			case k := <-q:
+				batch = append(batch, k)
+			default:
+				break drain
+			}
+		}
+		bySymbol := map[string][]klinestream.Kline{}
+		var order []string
+		for _, k := range batch {
+			if _, ok := bySymbol[k.Symbol]; !ok {
+				order = append(order, k.Symbol)
+			}
+			bySymbol[k.Symbol] = append(bySymbol[k.Symbol], k)
+		}
+		for _, symbol := range order {
+			f.apply(ctx, symbol, bySymbol[symbol])
 		}
 	}
 }
 
-// apply appends a closed kline to its series and writes the new result.
-func (f *feed) apply(ctx context.Context, k klinestream.Kline) {
-	s, job := f.seriesOf(k.Stream)
-	if s == nil {
-		return // unsubscribed meanwhile
+// apply appends closed klines of one symbol to their series and writes the new results.
+func (f *feed) apply(ctx context.Context, symbol string, klines []klinestream.Kline) {
+	byStream := map[klinestream.Stream][]market.Candle{}
+	for _, k := range klines {
+		byStream[k.Stream] = append(byStream[k.Stream], k.Candle)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.loaded {
-		s.pending = append(s.pending, k.Candle)
-		return
-	}
-	added, err := f.extend(ctx, s, job, k.Stream, []market.Candle{k.Candle})
+	grew, err := f.update(ctx, symbol, slices.Collect(maps.Keys(byStream)), false,
+		func(s *series, job refresh.Job, st klinestream.Stream) (bool, error) {
+			if !s.loaded {
+				s.pending = append(s.pending, byStream[st]...)
+				return false, nil
+			}
+			added, err := f.extend(ctx, s, job, st, byStream[st])
+			f.healed(max(added-len(byStream[st]), 0)) // the candles the stream had skipped
+			return added > 0, err
+		})
 	if err != nil {
-		f.m.Log.Info("a closed kline waits for the resync", "stream", k.Name(), "error", err.Error())
+		f.m.Log.Info("closed klines wait for the resync", "symbol", symbol, "error", err.Error())
 	}
-	if added == 0 {
-		return
+	for _, k := range klines {
+		if !grew[k.Stream] {
+			continue
+		}
+		lag := f.m.Clock.Since(k.Received)
+		if f.m.Observer != nil {
+			f.m.Observer.ObserveCloseToCache(lag)
+		}
+		f.mu.Lock()
+		if k.Candle.CloseTime.After(f.lastClose) {
+			f.lastClose = k.Candle.CloseTime
+		}
+		f.lastLag = lag
+		f.mu.Unlock()
 	}
-	f.healed(added - 1) // all but the kline itself
-	if err := f.write(ctx, s, job, k.Stream); err != nil {
-		f.m.Log.Info("writing a stream result failed; the resync writes it again", "stream", k.Name(), "error", err.Error())
-		return
-	}
-	lag := f.m.Clock.Since(k.Received)
-	if f.m.Observer != nil {
-		f.m.Observer.ObserveCloseToCache(lag)
-	}
+}
+
+// update runs step on the series of symbol's streams, each locked, then writes the results of the
+// ones that grew (every loaded one when always) in one merge into the symbol's cache entry. It
+// returns the streams whose results were written.
+func (f *feed) update(ctx context.Context, symbol string, streams []klinestream.Stream, always bool,
+	step func(*series, refresh.Job, klinestream.Stream) (bool, error)) (map[klinestream.Stream]bool, error) {
+	slices.SortFunc(streams, func(a, b klinestream.Stream) int { return cmp.Compare(a.Interval, b.Interval) })
 	f.mu.Lock()
-	if k.Candle.CloseTime.After(f.lastClose) {
-		f.lastClose = k.Candle.CloseTime
+	job := f.job
+	locked := make([]*series, 0, len(streams))
+	targets := make([]klinestream.Stream, 0, len(streams))
+	for _, st := range streams {
+		if s := f.series[st]; s != nil {
+			locked, targets = append(locked, s), append(targets, st)
+		}
 	}
-	f.lastLag = lag
 	f.mu.Unlock()
+	var (
+		errs    []error
+		written = map[klinestream.Stream]bool{}
+		windows = map[string][]market.Candle{}
+	)
+	for i, s := range locked {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		grew, err := step(s, job, targets[i])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", symbol, targets[i].Interval, err))
+		}
+		if s.loaded && (grew || always) {
+			windows[targets[i].Interval] = s.candles
+			written[targets[i]] = true
+		}
+	}
+	if len(windows) > 0 {
+		if _, err := f.m.Writer.AnalyzeCandles(ctx, job, symbol, windows); err != nil {
+			return nil, errors.Join(append(errs, err)...)
+		}
+	}
+	return written, errors.Join(errs...)
 }
 
 // extend appends candles newer than the series' last; a gap before one is first filled over REST
-// with exactly the missing candles. It returns how many candles it appended.
+// with exactly the missing candles. It returns how many candles it appended. The series keeps
+// job.Candles candles in a backing array of that size.
 func (f *feed) extend(ctx context.Context, s *series, job refresh.Job, st klinestream.Stream, candles []market.Candle) (int, error) {
 	added := 0
+	push := func(c market.Candle) {
+		if len(s.candles) >= job.Candles {
+			n := copy(s.candles, s.candles[len(s.candles)-job.Candles+1:])
+			s.candles = s.candles[:n]
+		}
+		s.candles = append(s.candles, c)
+		added++
+	}
 	for _, c := range candles {
 		last := s.candles[len(s.candles)-1].OpenTime
 		if !c.OpenTime.After(last) {
@@ -200,14 +271,11 @@ func (f *feed) extend(ctx context.Context, s *series, job refresh.Job, st klines
 				return added, fmt.Errorf("the exchange did not return every candle between %s and %s",
 					next.Format(time.RFC3339), c.OpenTime.Format(time.RFC3339))
 			}
-			s.candles = append(s.candles, missing...)
-			added += len(missing)
+			for _, m := range missing {
+				push(m)
+			}
 		}
-		s.candles = append(s.candles, c)
-		added++
-	}
-	if extra := len(s.candles) - job.Candles; extra > 0 {
-		s.candles = slices.Delete(s.candles, 0, extra)
+		push(c)
 	}
 	return added, nil
 }
@@ -223,7 +291,7 @@ func contiguous(interval string, last time.Time, candles []market.Candle, before
 }
 
 func (f *feed) healed(n int) {
-	if n == 0 {
+	if n <= 0 {
 		return
 	}
 	f.mu.Lock()
@@ -232,12 +300,6 @@ func (f *feed) healed(n int) {
 	if f.m.Observer != nil {
 		f.m.Observer.ObserveGapHealed(n)
 	}
-}
-
-// write analyses the series and merges the result into the cache; s.mu is held.
-func (f *feed) write(ctx context.Context, s *series, job refresh.Job, st klinestream.Stream) error {
-	_, err := f.m.Writer.AnalyzeCandles(ctx, job, st.Symbol, st.Interval, s.candles)
-	return err
 }
 
 // exchangeNow is the exchange's clock as its last closed kline tells it, moved on by our clock since
@@ -262,9 +324,10 @@ func (f *feed) catchUp(ctx context.Context, s *series, job refresh.Job, st kline
 			return false, err
 		}
 		if len(candles) == 0 {
-			return false, fmt.Errorf("%s %s: the exchange has no closed candles", st.Symbol, st.Interval)
+			return false, errors.New("the exchange has no closed candles")
 		}
-		s.candles, s.loaded = candles, true
+		s.candles = append(make([]market.Candle, 0, job.Candles), candles[max(len(candles)-job.Candles, 0):]...)
+		s.loaded = true
 		pending := s.pending
 		s.pending = nil
 		_, err = f.extend(ctx, s, job, st, pending)
@@ -291,30 +354,30 @@ func (f *feed) heal(ctx context.Context, streams []klinestream.Stream) {
 	if local := f.m.Clock.Now(); local.After(now) {
 		now = local
 	}
+	bySymbol := map[string][]klinestream.Stream{}
 	for _, st := range streams {
-		s, job := f.seriesOf(st)
-		if s == nil {
-			continue
-		}
-		s.mu.Lock()
-		if s.loaded {
-			grew, err := f.catchUp(ctx, s, job, st, now, 0)
-			if err == nil && grew {
-				err = f.write(ctx, s, job, st)
+		bySymbol[st.Symbol] = append(bySymbol[st.Symbol], st)
+	}
+	for symbol, sts := range bySymbol {
+		_, err := f.update(ctx, symbol, sts, false, func(s *series, job refresh.Job, st klinestream.Stream) (bool, error) {
+			if !s.loaded {
+				return false, nil // the resync backfills it
 			}
-			if err != nil && ctx.Err() == nil {
-				f.m.Log.Info("healing after a reconnect failed; the resync tries again", "stream", st.Name(), "error", err.Error())
-			}
+			return f.catchUp(ctx, s, job, st, now, 0)
+		})
+		if err != nil && ctx.Err() == nil {
+			f.m.Log.Info("healing after a reconnect failed; the resync tries again", "symbol", symbol, "error", err.Error())
 		}
-		s.mu.Unlock()
 	}
 }
 
-// resync catches up every series of symbols and writes its result, job.Concurrency symbols at a time.
+// resync catches up every series of symbols and writes every result (a result must not expire
+// between two closes of its timeframe), job.Concurrency symbols at a time.
 func (f *feed) resync(ctx context.Context, symbols []string) refresh.Report {
 	f.mu.Lock()
 	job := f.job
 	f.mu.Unlock()
+	now := f.exchangeNow()
 	var (
 		mu     sync.Mutex
 		report = refresh.Report{Symbols: symbols}
@@ -323,15 +386,19 @@ func (f *feed) resync(ctx context.Context, symbols []string) refresh.Report {
 	g.SetLimit(max(job.Concurrency, 1))
 	for _, symbol := range symbols {
 		g.Go(func() error {
-			var errs []error
-			for _, tf := range job.Timeframes {
-				if err := f.resyncOne(gctx, klinestream.Stream{Symbol: symbol, Interval: tf}); err != nil {
-					errs = append(errs, fmt.Errorf("%s %s: %w", symbol, tf, err))
-				}
+			streams := make([]klinestream.Stream, len(job.Timeframes))
+			for i, tf := range job.Timeframes {
+				streams[i] = klinestream.Stream{Symbol: symbol, Interval: tf}
+			}
+			written, err := f.update(gctx, symbol, streams, true, func(s *series, job refresh.Job, st klinestream.Stream) (bool, error) {
+				return f.catchUp(gctx, s, job, st, now, f.m.ResyncGrace)
+			})
+			if err == nil && len(written) < len(streams) {
+				err = fmt.Errorf("%s: %d of %d timeframes have no candles yet", symbol, len(streams)-len(written), len(streams))
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			if err := errors.Join(errs...); err != nil {
+			if err != nil {
 				report.Failures = append(report.Failures, refresh.SymbolFailure{Symbol: symbol, Reason: refresh.Reason(err), Message: err.Error()})
 			} else {
 				report.Succeeded++
@@ -342,21 +409,6 @@ func (f *feed) resync(ctx context.Context, symbols []string) refresh.Report {
 	_ = g.Wait()
 	slices.SortFunc(report.Failures, func(a, b refresh.SymbolFailure) int { return cmp.Compare(a.Symbol, b.Symbol) })
 	return report
-}
-
-func (f *feed) resyncOne(ctx context.Context, st klinestream.Stream) error {
-	s, job := f.seriesOf(st)
-	if s == nil {
-		return errors.New("no longer followed")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	_, err := f.catchUp(ctx, s, job, st, f.exchangeNow(), f.m.ResyncGrace)
-	if !s.loaded {
-		return err
-	}
-	// Written even when nothing changed: a result must not expire between two closes of its timeframe.
-	return errors.Join(err, f.write(ctx, s, job, st))
 }
 
 func (f *feed) status() Status {

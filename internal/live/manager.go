@@ -26,8 +26,8 @@ import (
 
 // Writer is the refresh pipeline's side of stream mode; refresh.Pipeline implements it.
 type Writer interface {
-	// AnalyzeCandles analyses held candles of one timeframe and merges the result into the cache.
-	AnalyzeCandles(ctx context.Context, job refresh.Job, symbol, timeframe string, candles []market.Candle) ([]analysis.SignalChange, error)
+	// AnalyzeCandles analyses held candles (by timeframe) of symbol and merges the results into the cache.
+	AnalyzeCandles(ctx context.Context, job refresh.Job, symbol string, candles map[string][]market.Candle) ([]analysis.SignalChange, error)
 	// Symbols are the symbols a run of job covers now.
 	Symbols(ctx context.Context, job refresh.Job) ([]string, error)
 	CacheState() (backend string, degraded bool)

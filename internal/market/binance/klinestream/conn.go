@@ -1,6 +1,7 @@
 package klinestream
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -224,15 +225,21 @@ func (cn *conn) pace(ctx context.Context, out *rate.Limiter) error {
 	}
 }
 
-// read hands every message to handle until the connection fails.
+// read hands every message to handle until the connection fails. One buffer serves every message:
+// the open-candle updates of a thousand streams arrive hundreds of times a second.
 func (cn *conn) read(ctx context.Context, ws *websocket.Conn, seen func()) error {
+	var buf bytes.Buffer
 	for {
-		_, data, err := ws.Read(ctx)
+		_, r, err := ws.Reader(ctx)
 		if err != nil {
 			return err
 		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return err
+		}
 		seen()
-		cn.handle(data, cn.client.cfg.Clock.Now())
+		cn.handle(buf.Bytes(), cn.client.cfg.Clock.Now())
 	}
 }
 

@@ -1,0 +1,115 @@
+package live
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/cache"
+	"github.com/hama-operator/hama-operator/internal/hama"
+	"github.com/hama-operator/hama-operator/internal/market"
+	"github.com/hama-operator/hama-operator/internal/market/binance/binancetest"
+	"github.com/hama-operator/hama-operator/internal/refresh"
+)
+
+// lagRecorder counts written closes and keeps their lags.
+type lagRecorder struct {
+	recorder
+	done chan struct{}
+	want int
+}
+
+func (r *lagRecorder) ObserveCloseToCache(d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lags = append(r.lags, d)
+	if len(r.lags) == r.want {
+		close(r.done)
+	}
+}
+
+// BenchmarkBurst5000 is the in-process half of docs/performance.md's stream-mode numbers: 1000
+// symbols × 5 timeframes backfilled from binancetest into the memory cache, then every b.N-th
+// iteration closes all 5000 candles at once (the top of an hour) and waits until all are written.
+// Profile it with -cpuprofile to see where a burst goes.
+func BenchmarkBurst5000(b *testing.B) {
+	hour := time.Now().UTC().Truncate(time.Hour).Add(-24 * time.Hour)
+	ex := binancetest.New(hour.Add(-time.Minute))
+	b.Cleanup(ex.Close)
+	store, err := cache.New(cache.DefaultConfig(), nil, logr.Discard())
+	if err != nil {
+		b.Fatal(err)
+	}
+	sources := &refresh.Sources{WeightPerMinute: 100_000_000}
+	obs := &lagRecorder{recorder: recorder{byKind: map[string]int{}}}
+	writer := &countingWriter{Pipeline: &refresh.Pipeline{Sources: sources, Store: store, Log: logr.Discard()}}
+	m := &Manager{Writer: writer, Sources: sources,
+		Observer: obs, Log: logr.Discard()}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() { _ = m.Start(ctx) }()
+	symbols := make([]string, 1000)
+	for i := range symbols {
+		symbols[i] = fmt.Sprintf("S%04dUSDT", i)
+	}
+	job := refresh.Job{Schedule: "bench/burst", Symbols: symbols, Timeframes: []string{"1m", "3m", "5m", "15m", "1h"},
+		Candles: 500, Concurrency: 32, TTL: time.Hour, Exchange: market.Binance, BaseURL: ex.URL, StreamURL: ex.StreamURL,
+		Stream: true, Params: hama.DefaultParams()}
+	start := time.Now()
+	if report, err := m.Sync(ctx, job); err != nil || report.Succeeded != len(symbols) {
+		b.Fatalf("backfill: %+v %v", report, err)
+	}
+	for ex.Stats().Streams != 5000 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Logf("backfill of 5000 series: %s", time.Since(start).Round(time.Millisecond))
+	writer.calls.Store(0)
+	if b.N > 1 {
+		b.Skip("one burst per run (the next hour's would follow 59 minutes of closes): use -benchtime=1x")
+	}
+	var all []time.Duration
+	b.ResetTimer()
+	for range b.N {
+		obs.mu.Lock()
+		obs.lags, obs.want, obs.done = nil, 5000, make(chan struct{})
+		done := obs.done
+		obs.mu.Unlock()
+		pushed := time.Now()
+		ex.AdvanceTo(ex.Now().Truncate(time.Hour).Add(time.Hour)) // from hh:59 to the hour: all five close
+		<-done
+		b.ReportMetric(float64(time.Since(pushed).Milliseconds()), "burst_ms")
+		obs.mu.Lock()
+		all = append(all, obs.lags...)
+		obs.mu.Unlock()
+	}
+	b.ReportMetric(float64(writer.calls.Load()), "cache_writes")
+	slices.Sort(all)
+	b.ReportMetric(float64(quantile(all, 0.99).Microseconds())/1000, "arrival_to_cache_p99_ms")
+	b.ReportMetric(float64(quantile(all, 1).Microseconds())/1000, "arrival_to_cache_max_ms")
+}
+
+// countingWriter counts the pipeline's writes: one per symbol whose timeframes closed together.
+type countingWriter struct {
+	*refresh.Pipeline
+	calls atomic.Int64
+}
+
+func (w *countingWriter) AnalyzeCandles(ctx context.Context, job refresh.Job, symbol string,
+	candles map[string][]market.Candle) ([]analysis.SignalChange, error) {
+	w.calls.Add(1)
+	return w.Pipeline.AnalyzeCandles(ctx, job, symbol, candles)
+}
+
+func quantile(sorted []time.Duration, q float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[min(int(q*float64(len(sorted))), len(sorted)-1)]
+}
+
