@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduces the numbers of docs/performance.md on this machine. Nothing here is asserted: the
-# numbers are for reading. Takes about ten minutes.
+# numbers are for reading. Takes about twenty minutes.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export KUBEBUILDER_ASSETS="${KUBEBUILDER_ASSETS:-$(hack/setup-envtest.sh)}"
@@ -20,8 +20,11 @@ go test -run '^$' -bench . -benchmem ./internal/cache/
 section "Board: the page and one stream poll over 1000 symbols x 3 timeframes (memory cache)"
 go test -run '^$' -bench . -benchmem ./internal/board/
 
-section "Whole system: 1000-symbol refresh, 200 schedules to Ready, operator RSS, the board of 1000 symbols in chromium"
-go test -run '^$' -bench . -benchtime 1x -timeout 20m ./test/e2e/
+section "Whole system: 1000-symbol refresh, 200 schedules to Ready, operator RSS, the board of 1000 symbols in chromium, stream mode 1000 x 5"
+go test -run '^$' -bench . -benchtime 1x -timeout 30m ./test/e2e/
+
+section "Stream mode in process: 5000 candles closing at once, memory cache"
+go test -run '^$' -bench Burst5000 -benchtime 1x ./internal/live/
 
 section "1000 schedules on one API server: first runs and intervals"
 go test ./controllers/ -count=1 -v -ginkgo.label-filter=scale -ginkgo.v | grep -a 'SCALE' || true
