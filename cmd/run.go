@@ -84,6 +84,7 @@ func run(o *options) error {
 		MaxConcurrentRuns: o.maxConcurrentRuns,
 		Results:           cachedResults{store: store, keys: pipeline.Keys},
 		Streams:           streams,
+		APIReader:         mgr.GetAPIReader(),
 	}
 	streams.Changed = reconciler.StreamChanged
 	if err := reconciler.SetupWithManager(mgr); err != nil {

@@ -95,10 +95,13 @@ type AnalysisScheduleReconciler struct {
 	ResultsCheckInterval time.Duration
 	// Streams runs stream-mode schedules (spec.source.mode: stream); their runs become resyncs.
 	Streams Streams
+	// APIReader reads around the informer's cache when it is behind this process' own writes.
+	APIReader client.Reader
 
 	scheduler    scheduler
 	streamEvents chan event.GenericEvent // StreamChanged → a reconcile
 	seen         sync.Map                // types.NamespacedName → struct{}: schedules this process has looked at
+	lastRuns     sync.Map                // types.NamespacedName → written: the last run this process recorded
 }
 
 // +kubebuilder:rbac:groups=analysis.hama-operator.io,resources=analysisschedules,verbs=get;list;watch;create;update;patch;delete
@@ -124,11 +127,40 @@ func (r *AnalysisScheduleReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		}
 	}
 
+	if err := r.catchUpCache(ctx, req.NamespacedName, obj); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
 	_, seenBefore := r.seen.LoadOrStore(req.NamespacedName, struct{}{})
 	st := &statusPatcher{client: r.Client, base: obj.DeepCopy()}
 	result, err := r.reconcileSchedule(ctx, obj, !seenBefore, st)
 	result = r.recheckCache(obj, result)
-	return result, errors.Join(err, st.patch(ctx, obj))
+	err = errors.Join(err, st.patch(ctx, obj))
+	if t := obj.Status.LastRunTime; t != nil {
+		r.lastRuns.Store(req.NamespacedName, written{run: t.Time, generation: obj.Status.ObservedGeneration})
+	}
+	return result, err
+}
+
+// written is what this process last wrote into a schedule's status.
+type written struct {
+	run        time.Time
+	generation int64
+}
+
+// catchUpCache reads obj from the API server when the informer's copy predates a run this process
+// already recorded: a reconcile queued during a run (a stream's connection change) would otherwise
+// plan from the status before that run and run again.
+func (r *AnalysisScheduleReconciler) catchUpCache(ctx context.Context, key types.NamespacedName,
+	obj *analysisv1alpha1.AnalysisSchedule) error {
+	v, ok := r.lastRuns.Load(key)
+	if !ok || r.APIReader == nil {
+		return nil
+	}
+	last := v.(written)
+	if t := obj.Status.LastRunTime; t != nil && !t.Time.Before(last.run) && obj.Status.ObservedGeneration >= last.generation {
+		return nil
+	}
+	return r.APIReader.Get(ctx, key, obj)
 }
 
 func (r *AnalysisScheduleReconciler) reconcileSchedule(ctx context.Context, obj *analysisv1alpha1.AnalysisSchedule,
@@ -328,4 +360,7 @@ func (r *AnalysisScheduleReconciler) SetupWithManager(mgr ctrl.Manager) error {
 }
 
 // forget drops what this process remembers of a schedule.
-func (r *AnalysisScheduleReconciler) forget(key types.NamespacedName) { r.seen.Delete(key) }
+func (r *AnalysisScheduleReconciler) forget(key types.NamespacedName) {
+	r.seen.Delete(key)
+	r.lastRuns.Delete(key)
+}

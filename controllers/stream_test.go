@@ -4,12 +4,15 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
 	"github.com/hama-operator/hama-operator/internal/live"
@@ -23,6 +26,9 @@ type fakeStreams struct {
 	syncs   map[string][]refresh.Job
 	stopped []string
 	status  map[string]live.Status
+	// changed, when set, is told about a connection change in the middle of every Sync, as the
+	// streams' connections come up during the first one.
+	changed func(schedule string)
 }
 
 func newFakeStreams() *fakeStreams {
@@ -30,6 +36,10 @@ func newFakeStreams() *fakeStreams {
 }
 
 func (f *fakeStreams) Sync(_ context.Context, job refresh.Job) (refresh.Report, error) {
+	if f.changed != nil {
+		f.changed(job.Schedule)
+		time.Sleep(100 * time.Millisecond) // the reconcile it queues waits for this one
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.syncs[job.Schedule] = append(f.syncs[job.Schedule], job)
@@ -91,6 +101,8 @@ var _ = Describe("A stream-mode schedule", func() {
 		key := scheduleKey(s)
 
 		Eventually(func() int { return streams.syncCount(key) }, "10s", "50ms").Should(Equal(1))
+		Consistently(func() int { return streams.syncCount(key) }, "2s", "100ms").Should(Equal(1),
+			"the reconcile a connection change queued during the run planned from the status before the run")
 		Expect(refresher.runCount(key)).To(BeZero(), "a stream-mode run went to the poll refresher")
 		job := streams.syncs[key][0]
 		Expect(job.Stream).To(BeTrue())
@@ -141,3 +153,41 @@ var _ = Describe("A stream-mode schedule", func() {
 		Expect(streams.syncCount(key)).To(Equal(1))
 	})
 })
+
+// staleReader is an APIReader that hands out the object as the API server has it now.
+type staleReader struct {
+	fresh *analysisv1alpha1.AnalysisSchedule
+	reads int
+}
+
+func (r *staleReader) Get(_ context.Context, _ client.ObjectKey, obj client.Object, _ ...client.GetOption) error {
+	r.reads++
+	r.fresh.DeepCopyInto(obj.(*analysisv1alpha1.AnalysisSchedule))
+	return nil
+}
+
+func (r *staleReader) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
+
+func TestAnInformerCopyOlderThanThisProcessWritesIsReadAgain(t *testing.T) {
+	key := types.NamespacedName{Namespace: "default", Name: "s"}
+	run := metav1.NewTime(time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC))
+	fresh := &analysisv1alpha1.AnalysisSchedule{ObjectMeta: metav1.ObjectMeta{Name: "s", Namespace: "default", Generation: 1},
+		Status: analysisv1alpha1.AnalysisScheduleStatus{ObservedGeneration: 1, LastRunTime: &run}}
+	reader := &staleReader{fresh: fresh}
+	r := &AnalysisScheduleReconciler{APIReader: reader}
+	r.lastRuns.Store(key, written{run: run.Time, generation: 1})
+
+	// The copy written in the middle of the run: its start, not yet its generation.
+	midRun := fresh.DeepCopy()
+	midRun.Status.ObservedGeneration = 0
+	if err := r.catchUpCache(context.Background(), key, midRun); err != nil {
+		t.Fatal(err)
+	}
+	if reader.reads != 1 || midRun.Status.ObservedGeneration != 1 {
+		t.Fatalf("a stale copy was planned from (reads %d, observedGeneration %d)", reader.reads, midRun.Status.ObservedGeneration)
+	}
+	current := fresh.DeepCopy()
+	if err := r.catchUpCache(context.Background(), key, current); err != nil || reader.reads != 1 {
+		t.Fatalf("an up-to-date copy was read again (reads %d, %v)", reader.reads, err)
+	}
+}

@@ -104,9 +104,11 @@ var _ = BeforeSuite(func() {
 		// after a run, which the test relies on too.
 		ResultsCheckInterval: time.Second,
 		Streams:              streams,
+		APIReader:            mgr.GetAPIReader(),
 	}
 	Expect(r.SetupWithManager(mgr)).To(Succeed())
 	reconciler = r
+	streams.changed = r.StreamChanged
 
 	redisServer := redistest.Start(suiteT)
 	redisClient := redis.NewClient(&redis.Options{Addr: redisServer.Addr()})
