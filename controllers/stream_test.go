@@ -166,7 +166,9 @@ func (r *staleReader) Get(_ context.Context, _ client.ObjectKey, obj client.Obje
 	return nil
 }
 
-func (r *staleReader) List(context.Context, client.ObjectList, ...client.ListOption) error { return nil }
+func (r *staleReader) List(context.Context, client.ObjectList, ...client.ListOption) error {
+	return nil
+}
 
 func TestAnInformerCopyOlderThanThisProcessWritesIsReadAgain(t *testing.T) {
 	key := types.NamespacedName{Namespace: "default", Name: "s"}
