@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"math"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/market/binance/binancetest"
 	"github.com/hama-operator/hama-operator/internal/refresh"
+	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
 type recorder struct {
@@ -36,6 +38,24 @@ func (r *recorder) ObserveCloseToCache(d time.Duration) {
 	r.mu.Unlock()
 }
 
+// eventLog records the signal events the pipeline's write appends.
+type eventLog struct {
+	mu     sync.Mutex
+	events []signals.Event
+}
+
+func (l *eventLog) Append(_ context.Context, events ...signals.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, events...)
+}
+
+func (l *eventLog) all() []signals.Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.events)
+}
+
 type harness struct {
 	t       *testing.T
 	ex      *binancetest.Exchange
@@ -44,6 +64,7 @@ type harness struct {
 	m       *Manager
 	obs     *recorder
 	changes chan string
+	events  *eventLog
 }
 
 func newHarness(t *testing.T) *harness { return newSkewedHarness(t, 0) }
@@ -57,8 +78,9 @@ func newSkewedHarness(t *testing.T, skew time.Duration) *harness {
 		t.Fatal(err)
 	}
 	sources := &refresh.Sources{WeightPerMinute: 1_000_000}
-	pipeline := &refresh.Pipeline{Sources: sources, Store: store, Log: testr.New(t)}
-	h := &harness{t: t, ex: ex, store: store, clock: clocktesting.NewFakeClock(ex.Now().Add(skew)),
+	events := &eventLog{}
+	pipeline := &refresh.Pipeline{Sources: sources, Store: store, Signals: events, Log: testr.New(t)}
+	h := &harness{t: t, ex: ex, store: store, events: events, clock: clocktesting.NewFakeClock(ex.Now().Add(skew)),
 		obs: &recorder{byKind: map[string]int{}}, changes: make(chan string, 100)}
 	h.m = &Manager{Writer: pipeline, Sources: sources, Observer: h.obs, Clock: h.clock, Log: testr.New(t),
 		Changed: func(s string) {
@@ -305,5 +327,30 @@ func TestAHostClockAheadOfTheExchangeCostsNoRESTAtTheResync(t *testing.T) {
 	}
 	if n := h.ex.Stats().RESTRequests - requests; n != 0 {
 		t.Fatalf("the resync sent %d REST requests for series that are up to date by the exchange's clock", n)
+	}
+}
+
+func TestStreamClosesEmitSignalEventsThroughThePipeline(t *testing.T) {
+	h := newHarness(t)
+	start := h.ex.Now()
+	h.sync(job("BTCUSDT"))
+	h.eventually("2 streams", func() bool { return h.ex.Stats().Streams == 2 })
+	for i := 1; i <= 60 && len(h.events.all()) == 0; i++ {
+		h.advance(time.Minute)
+		h.closedAt("BTCUSDT", "1m", start.Add(time.Duration(i)*time.Minute))
+	}
+	events := h.events.all()
+	if len(events) == 0 {
+		t.Fatal("an hour of one-minute closes brought no signal event")
+	}
+	seen := map[string]bool{}
+	for _, e := range events {
+		if seen[e.ID] {
+			t.Fatalf("event %s appended twice", e.ID)
+		}
+		seen[e.ID] = true
+		if e.Symbol != "BTCUSDT" || e.Namespace != "default" || e.Schedule != "live" || e.CandleCloseTime.Before(start) {
+			t.Fatalf("event %+v", e)
+		}
 	}
 }
