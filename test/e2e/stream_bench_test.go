@@ -25,8 +25,9 @@ import (
 // the first of those pushes closes all 5000 candles of all five timeframes. Between closes it
 // pushes an open-candle update on every stream every 2 s, as Binance does. Close-to-cache is timed
 // from the moment the exchange starts pushing a minute's closes to each write of hama:analysis:*
-// seen through Redis keyspace notifications. The operator's CPU and memory come from /proc; the
-// REST weight after the backfill from the exchange's own count.
+// seen through Redis keyspace notifications, and from each closed kline's arrival to the cache by
+// the operator's own histogram. The operator's CPU and memory come from /proc; the REST weight
+// after the backfill from the exchange's own count.
 func BenchmarkStream5000(b *testing.B) {
 	if b.N > 1 {
 		b.Skip("a system benchmark runs once: use -benchtime=1x")
@@ -91,23 +92,24 @@ func BenchmarkStream5000(b *testing.B) {
 		}
 	}()
 	// burst waits for the next real minute boundary, then moves the exchange a minute on, and
-	// returns the lags of the writes that follow, until want of them arrived.
-	burst := func(want int) []time.Duration {
+	// returns the lags of the writes that follow, until none came for 2 s. A write merges every
+	// timeframe of a symbol that closed together, so a burst of 5000 closes is about 1000 writes.
+	burst := func() []time.Duration {
 		openUpdates(ex, time.Until(time.Now().Truncate(time.Minute).Add(time.Minute)))
 		mu.Lock()
 		writes = writes[:0]
 		mu.Unlock()
 		pushed := time.Now()
 		ex.Advance(time.Minute)
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		for last := -1; ; {
+			time.Sleep(2 * time.Second)
 			mu.Lock()
 			n := len(writes)
 			mu.Unlock()
-			if n >= want || time.Now().After(deadline) {
+			if n == last {
 				break
 			}
-			time.Sleep(10 * time.Millisecond)
+			last = n
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -123,43 +125,54 @@ func BenchmarkStream5000(b *testing.B) {
 		cpu0               float64
 		wall0              time.Time
 	)
-
-	// Bursts: the next boundaries close 1000 (1m), 2000 (3m or 5m) ... or 5000 candles (the hour).
-	all := make([]time.Duration, 0, 3*5000)
-	for i := range 3 {
+	// Bursts: the first boundary closes all 5000 candles (the hour), the next ones the 1000 1m
+	// candles (and the 3m ones every third minute).
+	all := make([]time.Duration, 0, 4*1000)
+	for i := range 4 {
+		if i == 3 {
+			// Between two closes: 10 s of silence, then 30 s of open-candle updates on every stream.
+			cpuQuiet0, wallQuiet0 := cpuSeconds(b, op), time.Now()
+			time.Sleep(10 * time.Second)
+			b.ReportMetric(100*(cpuSeconds(b, op)-cpuQuiet0)/time.Since(wallQuiet0).Seconds(), "cpu_quiet_pct")
+			cpuOpen0, wallOpen0 := cpuSeconds(b, op), time.Now()
+			openUpdates(ex, 30*time.Second)
+			b.ReportMetric(100*(cpuSeconds(b, op)-cpuOpen0)/time.Since(wallOpen0).Seconds(), "cpu_between_closes_pct")
+		}
 		next := ex.Now().Add(time.Minute)
-		want := 0
+		closes := 0
 		for _, tf := range tfs {
 			if d := market.NextOpen(string(tf), next).Sub(next); next.Truncate(d).Equal(next) {
-				want += len(symbols)
+				closes += len(symbols)
 			}
 		}
-		lags := burst(want)
+		lags := burst()
 		slices.Sort(lags)
-		b.Logf("burst %d at %s: %d candles closed, %d writes seen, p50 %s p99 %s max %s", i+1, next.Format("15:04"), want, len(lags),
-			quantile(lags, 0.5), quantile(lags, 0.99), quantile(lags, 1))
-		all = append(all, lags...)
-		if i == 0 { // the steady state starts once the operator has seen the exchange's clock
+		b.Logf("burst %d at %s: %d candles closed, %d cache writes, push to write p50 %s p99 %s max %s", i+1, next.Format("15:04"),
+			closes, len(lags), quantile(lags, 0.5), quantile(lags, 0.99), quantile(lags, 1))
+		if i == 0 {
+			b.ReportMetric(float64(len(lags)), "hour_writes")
+			b.ReportMetric(quantile(lags, 0.99).Seconds()*1000, "hour_push_to_cache_p99_ms")
+			b.ReportMetric(quantile(lags, 1).Seconds()*1000, "hour_push_to_cache_max_ms")
+			// The steady state starts once the operator has seen the exchange's clock.
 			weight0, requests0 = ex.Stats().RESTWeight, ex.Stats().RESTRequests
 			cpu0, wall0 = cpuSeconds(b, op), time.Now()
 		}
+		all = append(all, lags...)
 	}
 	slices.Sort(all)
-	b.ReportMetric(float64(len(all)), "closes_written")
-	b.ReportMetric(quantile(all, 0.99).Seconds()*1000, "close_to_cache_p99_ms")
-	b.ReportMetric(quantile(all, 1).Seconds()*1000, "close_to_cache_max_ms")
-
-	// Between closes: 40 s of open-candle updates on every stream, no close.
-	time.Sleep(time.Until(time.Now().Truncate(time.Minute).Add(10 * time.Second)))
-	cpuIdle0, wallIdle0 := cpuSeconds(b, op), time.Now()
-	openUpdates(ex, 40*time.Second)
-	b.ReportMetric(100*(cpuSeconds(b, op)-cpuIdle0)/time.Since(wallIdle0).Seconds(), "cpu_between_closes_pct")
+	b.ReportMetric(quantile(all, 0.99).Seconds()*1000, "all_push_to_cache_p99_ms")
+	if m, err := httpGet("http://" + op.metrics + "/metrics"); err == nil {
+		count := metricValue(m, "hama_stream_close_to_cache_seconds_count")
+		b.ReportMetric(count, "closes_written")
+		b.ReportMetric(100*metricValue(m, "hama_stream_close_to_cache_seconds_bucket", `le="0.1"`)/count, "arrival_to_cache_within_100ms_pct")
+		b.ReportMetric(100*metricValue(m, "hama_stream_close_to_cache_seconds_bucket", `le="1"`)/count, "arrival_to_cache_within_1s_pct")
+	}
 
 	elapsed := time.Since(wall0)
 	b.ReportMetric(100*(cpuSeconds(b, op)-cpu0)/elapsed.Seconds(), "cpu_whole_window_pct")
 	st := ex.Stats()
 	b.ReportMetric(float64(st.RESTWeight-weight0)*float64(time.Hour)/float64(elapsed), "rest_weight_per_hour")
-	b.Logf("after the first close: %d REST requests, weight %d, in %s (a resync every 2 minutes)",
+	b.Logf("from the first close to the fourth: %d REST requests, weight %d, in %s (a resync every 2 minutes)",
 		st.RESTRequests-requests0, st.RESTWeight-weight0, elapsed.Round(time.Second))
 	b.ReportMetric(procMiB(b, op, "VmRSS:"), "operator_rss_MiB")
 	b.ReportMetric(procMiB(b, op, "VmHWM:"), "operator_peak_rss_MiB")
