@@ -148,10 +148,27 @@ var _ = Describe("AnalysisSchedule validation", func() {
 		Expect(spec).NotTo(HaveKey("symbols"))
 	})
 
-	It("accepts every sample in config/samples", func() {
+	It("accepts every SignalAlert sample in config/samples", func() {
 		root, err := testenv.RepoRoot()
 		Expect(err).NotTo(HaveOccurred())
-		files, err := filepath.Glob(filepath.Join(root, "config", "samples", "analysis_*.yaml"))
+		files, err := filepath.Glob(filepath.Join(root, "config", "samples", "analysis_v1alpha1_signalalert*.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(files).NotTo(BeEmpty())
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			u := &unstructured.Unstructured{}
+			Expect(yaml.Unmarshal(raw, &u.Object)).To(Succeed())
+			u.SetNamespace("default")
+			Expect(k8sClient.Create(ctx, u)).To(Succeed(), "sample %s", f)
+			Expect(k8sClient.Delete(ctx, u)).To(Succeed())
+		}
+	})
+
+	It("accepts every AnalysisSchedule sample in config/samples, and runs it", func() {
+		root, err := testenv.RepoRoot()
+		Expect(err).NotTo(HaveOccurred())
+		files, err := filepath.Glob(filepath.Join(root, "config", "samples", "analysis_v1alpha1_analysisschedule*.yaml"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(files).NotTo(BeEmpty())
 		for _, f := range files {
