@@ -178,10 +178,6 @@ var _ = Describe("AnalysisSchedule validation", func() {
 			Expect(yaml.Unmarshal(raw, &u.Object)).To(Succeed())
 			u.SetNamespace("default")
 			Expect(k8sClient.Create(ctx, u)).To(Succeed(), "sample %s", f)
-			if u.GetKind() != "AnalysisSchedule" { // a SignalAlert sample: accepted is what is checked here
-				Expect(k8sClient.Delete(ctx, u)).To(Succeed())
-				continue
-			}
 			key := client.ObjectKeyFromObject(u)
 			Eventually(func(g Gomega) {
 				s := &analysisv1alpha1.AnalysisSchedule{}
