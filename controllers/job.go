@@ -59,6 +59,7 @@ func jobFor(s *analysisv1alpha1.AnalysisSchedule) (refresh.Job, error) {
 		Candles:     int(s.Spec.Candles),
 		Concurrency: int(s.Spec.Concurrency),
 		TTL:         effectiveTTL(s.Spec),
+		Interval:    s.Spec.Interval.Duration,
 		Exchange:    string(s.Spec.Source.Exchange),
 		BaseURL:     s.Spec.Source.BaseURL,
 		Stream:      s.Spec.Source.Mode == analysisv1alpha1.ModeStream,

@@ -50,6 +50,7 @@ type series struct {
 	loaded  bool            // backfilled over REST
 	candles []market.Candle // closed candles, contiguous in open time
 	pending []market.Candle // closes that arrived during the backfill
+	written time.Time       // when its result was last written (our clock)
 }
 
 func newFeed(m *Manager, job refresh.Job, src RangeSource, url string, dials *rate.Limiter) *feed {
@@ -204,7 +205,8 @@ func (f *feed) apply(ctx context.Context, symbol string, klines []klinestream.Kl
 }
 
 // update runs step on the series of symbol's streams, each locked, then writes the results of the
-// ones that grew (every loaded one when always) in one merge into the symbol's cache entry. It
+// ones that grew (and, when always is set, the ones whose result would expire before the next
+// resync) in one merge into the symbol's cache entry. It
 // returns the streams whose results were written.
 func (f *feed) update(ctx context.Context, symbol string, streams []klinestream.Stream, always bool,
 	step func(*series, refresh.Job, klinestream.Stream) (bool, error)) (map[klinestream.Stream]bool, error) {
@@ -231,7 +233,7 @@ func (f *feed) update(ctx context.Context, symbol string, streams []klinestream.
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", symbol, targets[i].Interval, err))
 		}
-		if s.loaded && (grew || always) {
+		if s.loaded && (grew || always && f.expiresBeforeNextResync(s, job)) {
 			windows[targets[i].Interval] = s.candles
 			written[targets[i]] = true
 		}
@@ -240,8 +242,25 @@ func (f *feed) update(ctx context.Context, symbol string, streams []klinestream.
 		if _, err := f.m.Writer.AnalyzeCandles(ctx, job, symbol, windows); err != nil {
 			return nil, errors.Join(append(errs, err)...)
 		}
+		now := f.m.Clock.Now()
+		for i, s := range locked {
+			if written[targets[i]] {
+				s.written = now
+			}
+		}
 	}
 	return written, errors.Join(errs...)
+}
+
+// expiresBeforeNextResync reports whether the series' cached result, written at s.written with the
+// job's TTL, would expire before the resync after this one (an interval and its jitter away): a
+// short timeframe's closes keep its result alive, a long one's need the resync to rewrite it.
+func (f *feed) expiresBeforeNextResync(s *series, job refresh.Job) bool {
+	if job.Interval <= 0 || s.written.IsZero() {
+		return true
+	}
+	nextResync := f.m.Clock.Now().Add(job.Interval + job.Interval/10 + f.m.ResyncGrace)
+	return !s.written.Add(job.TTL).After(nextResync)
 }
 
 // extend appends candles newer than the series' last; a gap before one is first filled over REST
@@ -371,8 +390,9 @@ func (f *feed) heal(ctx context.Context, streams []klinestream.Stream) {
 	}
 }
 
-// resync catches up every series of symbols and writes every result (a result must not expire
-// between two closes of its timeframe), job.Concurrency symbols at a time.
+// resync catches up every series of symbols and writes the results that grew or would expire
+// before the next resync (a 1h result must not expire between two closes), job.Concurrency symbols
+// at a time.
 func (f *feed) resync(ctx context.Context, symbols []string) refresh.Report {
 	f.mu.Lock()
 	job := f.job
@@ -390,11 +410,16 @@ func (f *feed) resync(ctx context.Context, symbols []string) refresh.Report {
 			for i, tf := range job.Timeframes {
 				streams[i] = klinestream.Stream{Symbol: symbol, Interval: tf}
 			}
-			written, err := f.update(gctx, symbol, streams, true, func(s *series, job refresh.Job, st klinestream.Stream) (bool, error) {
-				return f.catchUp(gctx, s, job, st, now, f.m.ResyncGrace)
+			loaded := 0
+			_, err := f.update(gctx, symbol, streams, true, func(s *series, job refresh.Job, st klinestream.Stream) (bool, error) {
+				grew, err := f.catchUp(gctx, s, job, st, now, f.m.ResyncGrace)
+				if s.loaded {
+					loaded++
+				}
+				return grew, err
 			})
-			if err == nil && len(written) < len(streams) {
-				err = fmt.Errorf("%s: %d of %d timeframes have no candles yet", symbol, len(streams)-len(written), len(streams))
+			if err == nil && loaded < len(streams) {
+				err = fmt.Errorf("%s: %d of %d timeframes have no candles yet", symbol, len(streams)-loaded, len(streams))
 			}
 			mu.Lock()
 			defer mu.Unlock()

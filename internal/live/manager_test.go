@@ -190,15 +190,16 @@ func TestBackfillThenEveryCloseReachesTheCache(t *testing.T) {
 	if w := h.ex.Stats().RESTWeight; w != weight {
 		t.Fatalf("the closes cost %d REST weight, want none", w-weight)
 	}
-	st, ok := h.m.Status("default/live")
-	if !ok || st.Streams != 4 || st.Connections != 1 || !st.LastClose.Equal(start.Add(5*time.Minute-time.Millisecond)) || st.GapsHealed != 0 {
-		t.Fatalf("status %+v", st)
-	}
-	h.obs.mu.Lock()
-	defer h.obs.mu.Unlock()
-	if len(h.obs.lags) != 12 {
-		t.Fatalf("%d close-to-cache observations, want 12 (10 one-minute and 2 five-minute closes)", len(h.obs.lags))
-	}
+	// The status and the observations follow each write, which the checks above may have seen first.
+	h.eventually("the status shows the last close", func() bool {
+		st, ok := h.m.Status("default/live")
+		return ok && st.Streams == 4 && st.Connections == 1 && st.LastClose.Equal(start.Add(5*time.Minute-time.Millisecond)) && st.GapsHealed == 0
+	})
+	h.eventually("12 close-to-cache observations (10 one-minute and 2 five-minute closes)", func() bool {
+		h.obs.mu.Lock()
+		defer h.obs.mu.Unlock()
+		return len(h.obs.lags) == 12
+	})
 }
 
 func TestASkippedCandleIsHealedOverRESTWhenTheNextOneCloses(t *testing.T) {
@@ -352,5 +353,25 @@ func TestStreamClosesEmitSignalEventsThroughThePipeline(t *testing.T) {
 		if e.Symbol != "BTCUSDT" || e.Namespace != "default" || e.Schedule != "live" || e.CandleCloseTime.Before(start) {
 			t.Fatalf("event %+v", e)
 		}
+	}
+}
+
+func TestTheResyncRewritesOnlyResultsThatWouldExpireBeforeTheNextOne(t *testing.T) {
+	h := newHarness(t)
+	j := job("BTCUSDT")
+	j.Interval, j.TTL = time.Minute, time.Hour
+	h.sync(j)
+	before, _ := h.result("BTCUSDT", "5m")
+	time.Sleep(10 * time.Millisecond) // computed_at comes from the real clock
+	if report := h.sync(j); report.Succeeded != 1 {
+		t.Fatalf("report %+v", report)
+	}
+	if after, _ := h.result("BTCUSDT", "5m"); !after.ComputedAt.Equal(before.ComputedAt) {
+		t.Fatal("a result with most of its TTL left was rewritten")
+	}
+	j.TTL = 70 * time.Second // would expire before the next resync (a minute and its jitter away)
+	h.sync(j)
+	if after, _ := h.result("BTCUSDT", "5m"); !after.ComputedAt.After(before.ComputedAt) {
+		t.Fatal("a result about to expire was not rewritten")
 	}
 }

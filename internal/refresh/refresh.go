@@ -47,6 +47,9 @@ type Job struct {
 	Concurrency int
 	// TTL of the cached results written by this run.
 	TTL time.Duration
+	// Interval between two runs; stream mode rewrites at a resync only the results that would
+	// expire before the next one.
+	Interval time.Duration
 	// Exchange is one of market.Exchanges; BaseURL optionally overrides its endpoint.
 	Exchange string
 	BaseURL  string
