@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // ErrNotFound is a miss.
@@ -244,20 +245,11 @@ func (c *Cache) MemoryEntries(prefix string) int { return len(c.mem.keys(prefix)
 
 // Start runs the health loop until ctx ends; it fits controller-runtime's manager.Runnable.
 func (c *Cache) Start(ctx context.Context) error {
-	if c.client == nil {
-		<-ctx.Done()
-		return nil
+	if c.client != nil {
+		wait.UntilWithContext(ctx, c.checkHealth, c.cfg.HealthInterval)
 	}
-	tick := time.NewTicker(c.cfg.HealthInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			c.checkHealth(ctx)
-		}
-	}
+	<-ctx.Done()
+	return nil
 }
 
 // NeedLeaderElection is false: every replica serves reads from its own cache.

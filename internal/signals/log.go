@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/redis/go-redis/v9"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/clock"
 )
 
@@ -184,20 +185,11 @@ func (l *Log) flushLocked(ctx context.Context) {
 // Start copies waiting events to Redis every FlushInterval until ctx ends; it is a
 // controller-runtime Runnable on every replica, as any replica may hold events from an outage.
 func (l *Log) Start(ctx context.Context) error {
-	if l.client == nil {
-		<-ctx.Done()
-		return nil
+	if l.client != nil {
+		wait.UntilWithContext(ctx, l.Flush, l.opts.FlushInterval)
 	}
-	tick := time.NewTicker(l.opts.FlushInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-tick.C:
-			l.Flush(ctx)
-		}
-	}
+	<-ctx.Done()
+	return nil
 }
 
 // NeedLeaderElection is false: see Start.

@@ -123,27 +123,10 @@ func TestSignalsOnceAcrossKillsAndLeaderChanges(t *testing.T) {
 			return nil
 		})
 	}
-	leader := func() int {
-		t.Helper()
-		var idx int
-		s.eventually("one replica refreshes", 30*time.Second, func() error {
-			found := 0
-			for i, o := range ops {
-				if m, err := httpGet("http://" + o.metrics + "/metrics"); err == nil && metricValue(m, "hama_refresh_runs_total") > 0 {
-					idx, found = i, found+1
-				}
-			}
-			if found != 1 {
-				return fmt.Errorf("%d replicas have refreshed", found)
-			}
-			return nil
-		})
-		return idx
-	}
 
 	moreEvents("the first signals")
 	for round := range 2 {
-		i := leader()
+		i := leaderOf(t, s, ops)
 		ex.midRun(t)
 		ops[i].kill()
 		ops[i] = s.startOperator(fmt.Sprintf("%s-restart-%d", ops[i].name, round), fastLease...)
