@@ -114,12 +114,16 @@ func run(o *options) error {
 		if err := mgr.Add(api); err != nil {
 			return err
 		}
+		if err := mgr.AddReadyzCheck("api", api.Listening); err != nil {
+			return err
+		}
 	}
 
 	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
 		return err
 	}
-	// Ready while the cache can serve: a Redis outage degrades to memory, it does not make pods unready.
+	// Ready once the API listens (above) and while the cache can serve: a Redis outage degrades to
+	// memory, it does not make pods unready.
 	if err := mgr.AddReadyzCheck("readyz", func(*http.Request) error { return nil }); err != nil {
 		return err
 	}

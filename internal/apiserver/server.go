@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -96,6 +97,8 @@ type Server struct {
 	computes chan struct{}
 	mux      *http.ServeMux
 	handler  http.Handler // mux, behind CORS when configured
+	// listening turns true once the API's port is bound, for the readiness check.
+	listening atomic.Bool
 }
 
 // New wires a server. kube reads and writes AnalysisSchedules; auth guards mutating calls.
@@ -169,6 +172,14 @@ const unmatchedRoute = "unmatched"
 // handle registers h for pattern, instrumented under the pattern as its route.
 func (s *Server) handle(pattern string, h http.HandlerFunc) {
 	s.mux.Handle(pattern, s.instrument(pattern, h))
+}
+
+// Listening is a readiness check: a replica whose API port is not bound yet must not get traffic.
+func (s *Server) Listening(*http.Request) error {
+	if !s.listening.Load() {
+		return errors.New("the REST API is not listening yet")
+	}
+	return nil
 }
 
 // ServeHTTP routes the request; see routes.
@@ -266,6 +277,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
+	s.listening.Store(true) // l is bound: connections queue until Serve accepts them
 	s.log.Info("serving the REST API", "address", l.Addr().String())
 	select {
 	case err := <-errc:
