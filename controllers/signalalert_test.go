@@ -51,18 +51,10 @@ func alertManifest(name string, spec map[string]any) *unstructured.Unstructured 
 }
 
 func validAlertSpec(overrides map[string]any) map[string]any {
-	spec := map[string]any{
+	return withOverrides(map[string]any{
 		"schedules": []any{"majors"},
 		"provider":  map[string]any{"type": "webhook", "secretRef": map[string]any{"name": "hook"}},
-	}
-	for k, v := range overrides {
-		if v == nil {
-			delete(spec, k)
-			continue
-		}
-		spec[k] = v
-	}
-	return spec
+	}, overrides)
 }
 
 var _ = Describe("SignalAlert validation", func() {

@@ -31,7 +31,11 @@ func manifest(name string, spec map[string]any) *unstructured.Unstructured {
 }
 
 func validSpec(overrides map[string]any) map[string]any {
-	spec := map[string]any{"symbols": []any{"BTCUSDT", "ETHUSDT"}}
+	return withOverrides(map[string]any{"symbols": []any{"BTCUSDT", "ETHUSDT"}}, overrides)
+}
+
+// withOverrides sets each override in spec; a nil override removes the field.
+func withOverrides(spec, overrides map[string]any) map[string]any {
 	for k, v := range overrides {
 		if v == nil {
 			delete(spec, k)
@@ -40,6 +44,26 @@ func validSpec(overrides map[string]any) map[string]any {
 		spec[k] = v
 	}
 	return spec
+}
+
+// samples reads the files of config/samples that match pattern, each set in namespace default.
+func samples(pattern string) map[string]*unstructured.Unstructured {
+	GinkgoHelper()
+	root, err := testenv.RepoRoot()
+	Expect(err).NotTo(HaveOccurred())
+	files, err := filepath.Glob(filepath.Join(root, "config", "samples", pattern))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(files).NotTo(BeEmpty())
+	out := make(map[string]*unstructured.Unstructured, len(files))
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		Expect(err).NotTo(HaveOccurred())
+		u := &unstructured.Unstructured{}
+		Expect(yaml.Unmarshal(raw, &u.Object)).To(Succeed())
+		u.SetNamespace("default")
+		out[f] = u
+	}
+	return out
 }
 
 func manySymbols(n int) []any {
@@ -149,34 +173,14 @@ var _ = Describe("AnalysisSchedule validation", func() {
 	})
 
 	It("accepts every SignalAlert sample in config/samples", func() {
-		root, err := testenv.RepoRoot()
-		Expect(err).NotTo(HaveOccurred())
-		files, err := filepath.Glob(filepath.Join(root, "config", "samples", "analysis_v1alpha1_signalalert*.yaml"))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(files).NotTo(BeEmpty())
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			Expect(err).NotTo(HaveOccurred())
-			u := &unstructured.Unstructured{}
-			Expect(yaml.Unmarshal(raw, &u.Object)).To(Succeed())
-			u.SetNamespace("default")
+		for f, u := range samples("analysis_v1alpha1_signalalert*.yaml") {
 			Expect(k8sClient.Create(ctx, u)).To(Succeed(), "sample %s", f)
 			Expect(k8sClient.Delete(ctx, u)).To(Succeed())
 		}
 	})
 
 	It("accepts every AnalysisSchedule sample in config/samples, and runs it", func() {
-		root, err := testenv.RepoRoot()
-		Expect(err).NotTo(HaveOccurred())
-		files, err := filepath.Glob(filepath.Join(root, "config", "samples", "analysis_v1alpha1_analysisschedule*.yaml"))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(files).NotTo(BeEmpty())
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			Expect(err).NotTo(HaveOccurred())
-			u := &unstructured.Unstructured{}
-			Expect(yaml.Unmarshal(raw, &u.Object)).To(Succeed())
-			u.SetNamespace("default")
+		for f, u := range samples("analysis_v1alpha1_analysisschedule*.yaml") {
 			Expect(k8sClient.Create(ctx, u)).To(Succeed(), "sample %s", f)
 			key := client.ObjectKeyFromObject(u)
 			Eventually(func(g Gomega) {
