@@ -118,24 +118,13 @@ func TestWholeSystem(t *testing.T) {
 	})
 
 	t.Run("metrics", func(t *testing.T) {
-		m, err := httpGet("http://" + op.metrics + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range []struct {
-			name   string
-			labels []string
-		}{
+		wantPositive(t, op, []metricSeries{
 			{"hama_refresh_runs_total", []string{`schedule="simulated"`, `result="success"`}},
 			{"hama_upstream_requests_total", []string{`exchange="binance"`, `code="200"`}},
 			{"hama_cache_backend_up", nil},
 			{"hama_symbol_analyses_total", []string{`result="success"`}},
 			{"hama_cache_requests_total", []string{`backend="redis"`, `result="hit"`}},
-		} {
-			if v := metricValue(m, c.name, c.labels...); v <= 0 {
-				t.Errorf("%s%v = %v, want > 0", c.name, c.labels, v)
-			}
-		}
+		})
 	})
 
 	t.Run("manual refresh by annotation", func(t *testing.T) {

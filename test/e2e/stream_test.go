@@ -139,22 +139,11 @@ func TestStreamMode(t *testing.T) {
 		ex.Advance(time.Minute)
 		t.Logf("after the reconnect: all symbols in Redis %s after the push", waitClose(start.Add(7*time.Minute), pushed).Round(time.Millisecond))
 
-		m, err := httpGet("http://" + op.metrics + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, c := range []struct {
-			name   string
-			labels []string
-		}{
+		wantPositive(t, op, []metricSeries{
 			{"hama_stream_connections", nil},
 			{"hama_stream_messages_total", []string{`kind="closed"`}},
 			{"hama_stream_reconnects_total", nil},
 			{"hama_stream_close_to_cache_seconds_count", nil},
-		} {
-			if v := metricValue(m, c.name, c.labels...); v <= 0 {
-				t.Errorf("%s%v = %v, want > 0", c.name, c.labels, v)
-			}
-		}
+		})
 	})
 }

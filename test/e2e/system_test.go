@@ -113,6 +113,26 @@ func startSystemWithRedis(t testing.TB) (*system, *redistest.Server, *redis.Clie
 	return s, server, raw
 }
 
+// metricSeries names one series of the operator's metrics: a name and some of its labels.
+type metricSeries struct {
+	name   string
+	labels []string
+}
+
+// wantPositive fails t for each series whose value on op's metrics endpoint is not above 0.
+func wantPositive(t *testing.T, op *operator, series []metricSeries) {
+	t.Helper()
+	m, err := httpGet("http://" + op.metrics + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range series {
+		if v := metricValue(m, c.name, c.labels...); v <= 0 {
+			t.Errorf("%s%v = %v, want > 0", c.name, c.labels, v)
+		}
+	}
+}
+
 func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
