@@ -78,10 +78,11 @@ run: manifests generate fmt vet ## Run the operator from your host against the c
 	go run ./cmd --leader-elect=false --metrics-secure=false
 
 # make dev rebuilds only what changed: the CRDs and deepcopy code when an API type changed, the
-# manager when a Go source did (file prerequisites, not the phony build chain).
+# manager when a Go source or a file it embeds (the board's pages and scripts) did (file
+# prerequisites, not the phony build chain).
 API_TYPES := $(wildcard api/v1alpha1/*_types.go)
 GENERATED_CRD := config/crd/bases/analysis.hama-operator.io_analysisschedules.yaml
-MANAGER_SOURCES := $(shell find api cmd controllers internal -name '*.go' -not -name '*_test.go') go.mod go.sum
+MANAGER_SOURCES := $(shell find api cmd controllers internal -type f -not -name '*_test.go' -not -path '*/testdata/*') go.mod go.sum
 
 $(GENERATED_CRD): $(API_TYPES) | $(CONTROLLER_GEN)
 	$(MAKE) manifests generate
