@@ -131,6 +131,17 @@ func find(objs []map[string]any, kind, nameSuffix string) map[string]any {
 	return nil
 }
 
+// all returns every object of kind.
+func all(objs []map[string]any, kind string) []map[string]any {
+	var out []map[string]any
+	for _, o := range objs {
+		if o["kind"] == kind {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
 func get(o map[string]any, path ...any) any {
 	var cur any = o
 	for _, p := range path {
@@ -196,9 +207,10 @@ func TestChartDefaults(t *testing.T) {
 			t.Errorf("no %s %s rendered", want.kind, want.name)
 		}
 	}
-	crd := find(objs, "CustomResourceDefinition", "")
-	if get(crd, "metadata", "annotations", "helm.sh/resource-policy") != "keep" || get(crd, "metadata", "labels", "app.kubernetes.io/managed-by") != "Helm" {
-		t.Errorf("CRD metadata = %v: want Helm's labels and the keep policy", get(crd, "metadata"))
+	for _, crd := range all(objs, "CustomResourceDefinition") {
+		if get(crd, "metadata", "annotations", "helm.sh/resource-policy") != "keep" || get(crd, "metadata", "labels", "app.kubernetes.io/managed-by") != "Helm" {
+			t.Errorf("CRD metadata = %v: want Helm's labels and the keep policy", get(crd, "metadata"))
+		}
 	}
 	view, edit := find(objs, "ClusterRole", "hama-view"), find(objs, "ClusterRole", "hama-edit")
 	if get(view, "metadata", "labels", "rbac.authorization.k8s.io/aggregate-to-view") != "true" ||
@@ -309,9 +321,11 @@ func TestChartAllOptions(t *testing.T) {
 	}
 
 	// CRDs installed by the release, without the keep policy.
-	crd := find(objs, "CustomResourceDefinition", "")
-	check("crds.install", crd != nil, true)
-	check("crds.keep=false", get(crd, "metadata", "annotations", "helm.sh/resource-policy"), nil)
+	crds := all(objs, "CustomResourceDefinition")
+	check("crds.install", len(crds), 2)
+	for _, crd := range crds {
+		check("crds.keep=false on "+fmt.Sprint(get(crd, "metadata", "name")), get(crd, "metadata", "annotations", "helm.sh/resource-policy"), nil)
+	}
 
 	// extraObjects, templated, as objects and as strings.
 	check("extraObjects (object)", get(find(objs, "ConfigMap", "hama-extra-object"), "data", "chart"), "hama-operator")
@@ -352,6 +366,10 @@ func TestChartAllOptions(t *testing.T) {
 	if s := find(objs, "AnalysisSchedule", "top-gainers"); get(s, "metadata", "namespace") != "hama-ops" {
 		t.Errorf("schedule from values = %v", s)
 	}
+	alert := find(objs, "SignalAlert", "crosses-to-slack")
+	check("alerts: namespace", get(alert, "metadata", "namespace"), "hama-ops")
+	check("alerts: spec", fmt.Sprint(get(alert, "spec", "provider", "type"), " ", get(alert, "spec", "provider", "secretRef", "name"),
+		" ", get(alert, "spec", "cooldown"), " ", get(alert, "spec", "schedules", 0)), "slack slack-webhook 15m top-gainers")
 	if pdb := find(objs, "PodDisruptionBudget", ""); get(pdb, "spec", "minAvailable") != float64(2) {
 		t.Errorf("PDB = %v", pdb)
 	}
@@ -562,8 +580,8 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 		mustRun(t, nil, kubectl, "get", "-n", "hama-system", obj)
 	}
 	mustRun(t, nil, kubectl, "get", "clusterrole/hama-manager", "clusterrolebinding/hama-manager", "clusterrole/hama-view", "clusterrole/hama-edit")
-	const crd = "crd/analysisschedules.analysis.hama-operator.io"
-	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", crd, "--timeout=30s")
+	crds := []string{"crd/analysisschedules.analysis.hama-operator.io", "crd/signalalerts.analysis.hama-operator.io"}
+	mustRun(t, nil, kubectl, append([]string{"wait", "--for=condition=Established", "--timeout=30s"}, crds...)...)
 
 	// NOTES.txt's "create a schedule" block, pasted into a shell as printed.
 	notes := mustRun(t, nil, helm, "get", "notes", "hama", "--namespace", "hama-system")
@@ -580,13 +598,15 @@ func TestHelmInstallUpgradeUninstall(t *testing.T) {
 	mustRun(t, nil, kubectl, "get", "-n", "hama-system", "analysisschedule/top-gainers")
 	mustRun(t, nil, kubectl, "delete", "-n", "hama-system", "analysisschedule/top-gainers", "--wait=false")
 
-	// The CRD belongs to the release: an upgrade changes it.
+	// The CRDs belong to the release: an upgrade changes them.
 	mustRun(t, nil, helm, "upgrade", "hama", chart, "--namespace", "hama-system", "--set", "commonLabels.upgraded=yes")
-	if got := mustRun(t, nil, kubectl, "get", crd, "-o", "jsonpath={.metadata.labels.upgraded}"); got != "yes" {
-		t.Errorf("helm upgrade did not update the CRD: label upgraded = %q", got)
+	for _, crd := range crds {
+		if got := mustRun(t, nil, kubectl, "get", crd, "-o", "jsonpath={.metadata.labels.upgraded}"); got != "yes" {
+			t.Errorf("helm upgrade did not update %s: label upgraded = %q", crd, got)
+		}
 	}
 	mustRun(t, nil, helm, "uninstall", "hama", "--namespace", "hama-system")
-	mustRun(t, nil, kubectl, "get", crd)
+	mustRun(t, nil, kubectl, append([]string{"get"}, crds...)...)
 	if out, err := sh(t, nil, kubectl, "get", "-n", "hama-system", "deployment/hama"); err == nil {
 		t.Errorf("the Deployment outlived helm uninstall: %s", out)
 	}
