@@ -23,6 +23,7 @@ import (
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
 	"github.com/hama-operator/hama-operator/internal/cache/redistest"
+	"github.com/hama-operator/hama-operator/internal/market/binance/binancetest"
 	"github.com/hama-operator/hama-operator/internal/testenv"
 )
 
@@ -66,6 +67,25 @@ func TestDashboardShowsDataInAHealthySystem(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// A stream-mode schedule on an exchange of the test's own (REST and WebSocket), whose candles
+	// close during the run, so that the stream panels draw real closes, not only zeros.
+	streamed := binancetest.New(time.Time{})
+	t.Cleanup(streamed.Close)
+	live := schedule("streamed", []string{"BTCUSDT", "ETHUSDT"}, analysisv1alpha1.ExchangeBinance, streamed.URL)
+	live.Namespace = "team-a"
+	live.Spec.Timeframes = []analysisv1alpha1.Timeframe{"1m"}
+	live.Spec.Source.Mode = analysisv1alpha1.ModeStream
+	live.Spec.Source.StreamURL = streamed.StreamURL
+	if err := s.kube.Create(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	s.eventually("the stream-mode schedule carries its streams", 60*time.Second, func() error {
+		if st := streamed.Stats(); st.Streams != 2 {
+			return fmt.Errorf("%+v", st)
+		}
+		return nil
+	})
+
 	plain := startPrometheus(t, promBin, op.metrics, nil)
 	asOperator := startPrometheus(t, promBin, op.metrics, map[string]string{
 		"namespace": "hama-system", "pod": "hama-7c9d5b-x2x4q", "service": "hama-metrics",
@@ -73,8 +93,10 @@ func TestDashboardShowsDataInAHealthySystem(t *testing.T) {
 	})
 	start := time.Now()
 
-	// Two refresh intervals of a healthy system with a client reading through the API.
+	// Two refresh intervals of a healthy system with a client reading through the API, and a 1m
+	// candle closing on the stream every round.
 	for time.Since(start) < 2*interval+3*time.Second {
+		streamed.Advance(time.Minute)
 		for _, call := range []func() error{
 			func() error { _, err := httpGet("http://" + op.api + "/api/gainer-analysis/cache-stats"); return err },
 			func() error {
