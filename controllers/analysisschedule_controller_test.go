@@ -198,7 +198,7 @@ var _ = Describe("AnalysisSchedule controller", func() {
 		}, "10s", "100ms").Should(Succeed())
 		Expect(refresher.runCount(scheduleKey(s))).To(Equal(0))
 
-		cols := printedColumns(ctx, s)
+		cols := printedColumns(ctx, "analysisschedules", s)
 		Expect(cols).To(HaveKeyWithValue("Suspended", true))
 		Expect(cols).To(HaveKeyWithValue("Ready", "True"))
 		Expect(cols).To(HaveKeyWithValue("Reason", ReasonSuspended))
@@ -206,7 +206,7 @@ var _ = Describe("AnalysisSchedule controller", func() {
 
 		update(ctx, s, func(s *analysisv1alpha1.AnalysisSchedule) { s.Spec.Suspend = false })
 		Eventually(func(g Gomega) {
-			cols := printedColumns(ctx, s)
+			cols := printedColumns(ctx, "analysisschedules", s)
 			g.Expect(cols).To(HaveKeyWithValue("Suspended", false))
 			g.Expect(cols).To(HaveKeyWithValue("Reason", ReasonSucceeded))
 			g.Expect(cols).To(HaveKeyWithValue("Symbols", BeNumerically("==", 2)))
@@ -398,14 +398,14 @@ var _ = Describe("AnalysisSchedule cache degradation", func() {
 })
 
 // printedColumns asks the API server for the table kubectl get prints and returns the object's row
-// by column name.
-func printedColumns(ctx context.Context, s *analysisv1alpha1.AnalysisSchedule) map[string]any {
+// by column name; resource is the object's plural.
+func printedColumns(ctx context.Context, resource string, obj client.Object) map[string]any {
 	GinkgoHelper()
 	rc, err := rest.RESTClientFor(tableClientConfig())
 	Expect(err).NotTo(HaveOccurred())
 	table := &metav1.Table{}
 	raw, err := rc.Get().AbsPath("/apis", analysisv1alpha1.GroupVersion.Group, analysisv1alpha1.GroupVersion.Version,
-		"namespaces", s.Namespace, "analysisschedules", s.Name).
+		"namespaces", obj.GetNamespace(), resource, obj.GetName()).
 		SetHeader("Accept", "application/json;as=Table;v=v1;g=meta.k8s.io").DoRaw(ctx)
 	Expect(err).NotTo(HaveOccurred())
 	Expect(json.Unmarshal(raw, table)).To(Succeed())

@@ -192,6 +192,17 @@ var _ = Describe("SignalAlert controller", func() {
 		a := &analysisv1alpha1.SignalAlert{}
 		Expect(k8sClient.Get(ctx, client.ObjectKey{Namespace: "default", Name: "counted"}, a)).To(Succeed())
 		Expect(a.Status.Deliveries).To(Equal(analysisv1alpha1.DeliveryCounts{Sent: 1, Failed: 1}))
+
+		// kubectl get salert: why it is not Ready, the counts, and how long ago the last delivery was
+		// (a date column, shown as an age like Age).
+		cols := printedColumns(ctx, "signalalerts", a)
+		Expect(cols).To(HaveKeyWithValue("Provider", "webhook"))
+		Expect(cols).To(HaveKeyWithValue("Suspended", false))
+		Expect(cols).To(HaveKeyWithValue("Ready", "False"))
+		Expect(cols).To(HaveKeyWithValue("Reason", ReasonProviderUnreachable))
+		Expect(cols).To(HaveKeyWithValue("Sent", BeNumerically("==", 1)))
+		Expect(cols).To(HaveKeyWithValue("Failed", BeNumerically("==", 1)))
+		Expect(cols).To(HaveKeyWithValue("Last Delivery", MatchRegexp(`^[0-9]+[smhdy]`)))
 	})
 
 	It("reports Suspended as Ready", func() {
@@ -201,6 +212,10 @@ var _ = Describe("SignalAlert controller", func() {
 		a.Spec.Suspend = true
 		Expect(k8sClient.Patch(ctx, a, patch)).To(Succeed())
 		Eventually(readyOf(ctx, "quiet"), "30s").Should(haveReason(metav1.ConditionTrue, ReasonSuspended))
+		cols := printedColumns(ctx, "signalalerts", a)
+		Expect(cols).To(HaveKeyWithValue("Suspended", true))
+		Expect(cols).To(HaveKeyWithValue("Ready", "True"))
+		Expect(cols).To(HaveKeyWithValue("Reason", ReasonSuspended))
 	})
 })
 
