@@ -669,3 +669,60 @@ func TestManifestsOnARealAPIServer(t *testing.T) {
 		t.Errorf("the scraper may do more than read metrics: list secrets = %s", got)
 	}
 }
+
+// The kustomize ServiceMonitor (config/prometheus, enabled by uncommenting it in config/default)
+// scrapes with a token from a Secret, not the deprecated bearerTokenFile, and that token's account
+// is bound to metrics-reader, may read /metrics and nothing more.
+func TestKustomizeServiceMonitorScrapesWithABoundToken(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(root, "config"))); err != nil {
+		t.Fatal(err)
+	}
+	def := filepath.Join(dir, "default", "kustomization.yaml")
+	raw, err := os.ReadFile(def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enabled := strings.Replace(string(raw), "#- ../prometheus", "- ../prometheus", 1)
+	if enabled == string(raw) {
+		t.Fatal("config/default/kustomization.yaml no longer has the line `#- ../prometheus` to uncomment")
+	}
+	if err := os.WriteFile(def, []byte(enabled), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	objs := docs(t, mustRun(t, nil, kustomize, "build", filepath.Join(dir, "default")))
+	sm := find(objs, "ServiceMonitor", "")
+	ep, _ := get(sm, "spec", "endpoints", 0).(map[string]any)
+	if ep["bearerTokenFile"] != nil || fmt.Sprint(get(ep, "authorization", "type"), " ", get(ep, "authorization", "credentials", "name")) !=
+		"Bearer hama-operator-metrics-scraper-token" {
+		t.Fatalf("ServiceMonitor endpoint = %v: want authorization from the scraper's token Secret", ep)
+	}
+	token := find(objs, "Secret", "hama-operator-metrics-scraper-token")
+	if get(token, "type") != "kubernetes.io/service-account-token" ||
+		get(token, "metadata", "annotations", "kubernetes.io/service-account.name") != "hama-operator-metrics-scraper" ||
+		get(token, "metadata", "namespace") != get(sm, "metadata", "namespace") {
+		t.Fatalf("token Secret = %v", token)
+	}
+
+	// The monitoring objects for real (the fixture CRD stands for the Prometheus Operator's).
+	mustRun(t, nil, kubectl, "apply", "-f", "test/delivery/testdata/servicemonitor-crd.yaml")
+	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=30s")
+	var monitoring bytes.Buffer
+	for _, o := range objs {
+		name := fmt.Sprint(get(o, "metadata", "name"))
+		if o["kind"] == "Namespace" || o["kind"] == "ServiceMonitor" || strings.Contains(name, "metrics-reader") ||
+			strings.Contains(name, "metrics-scraper") {
+			b, _ := yaml.Marshal(o)
+			monitoring.WriteString("---\n")
+			monitoring.Write(b)
+		}
+	}
+	mustRun(t, monitoring.Bytes(), kubectl, "apply", "-f", "-")
+	scraper := "system:serviceaccount:hama-operator-system:hama-operator-metrics-scraper"
+	if got := mustRun(t, nil, kubectl, "auth", "can-i", "get", "/metrics", "--as", scraper); strings.TrimSpace(got) != "yes" {
+		t.Errorf("the ServiceMonitor's scraper may not get /metrics: %s", got)
+	}
+	if got, _ := sh(t, nil, kubectl, "auth", "can-i", "list", "secrets", "--as", scraper); strings.TrimSpace(got) != "no" {
+		t.Errorf("the scraper may do more than read metrics: list secrets = %s", got)
+	}
+}
