@@ -134,6 +134,25 @@ func TestSeriesExistAtZeroBeforeTheFirstEvent(t *testing.T) {
 	if n := testutil.CollectAndCount(r.symbolAnalyses) + testutil.CollectAndCount(r.cacheRequests); n != 2+4 {
 		t.Errorf("%d analysis and cache request series, want 6", n)
 	}
+	// The signal, notification and stream series the dashboard draws and the alerts' increase() reads.
+	for _, c := range []struct {
+		what      string
+		collector prometheus.Collector
+		want      int
+	}{
+		{"signal events (5 kinds x appended, duplicate, dropped)", r.signalEvents, 15},
+		{"signal events waiting", r.signalsWaiting, 1},
+		{"notification delivery latency (4 providers)", r.deliveryDuration, 4},
+		{"stream messages (closed, open, control, malformed, unknown)", r.streamMessages, 5},
+		{"stream connections", r.streamConnections, 1},
+		{"stream reconnects", r.streamReconnects, 1},
+		{"stream gaps healed", r.streamGapsHealed, 1},
+		{"stream close-to-cache", r.streamCloseToCache, 1},
+	} {
+		if n := testutil.CollectAndCount(c.collector); n != c.want {
+			t.Errorf("%d %s series before any event, want %d", n, c.what, c.want)
+		}
+	}
 	last := time.Unix(1_800_000_000, 0)
 	r.TrackSchedule("team-a", "gainers", time.Minute, time.Unix(1_700_000_000, 0), &last)
 	for _, result := range []string{"success", "partial", "failure"} {
