@@ -726,3 +726,44 @@ func TestKustomizeServiceMonitorScrapesWithABoundToken(t *testing.T) {
 		t.Errorf("the scraper may do more than read metrics: list secrets = %s", got)
 	}
 }
+
+// The chart's manager ClusterRole (written by hand, with the API's authentication rights added)
+// grants every right the kubebuilder markers generate into config/rbac/role.yaml, so a new marker
+// cannot leave the chart behind.
+func TestChartManagerRoleCoversTheGeneratedOne(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(root, "config", "rbac", "role.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	generated := docs(t, string(raw))
+	chartRole := find(docs(t, mustRun(t, nil, helm, "template", "hama", chart)), "ClusterRole", "hama-manager")
+	if len(generated) != 1 || chartRole == nil {
+		t.Fatalf("%d generated roles, chart role %v", len(generated), chartRole != nil)
+	}
+	grants := func(role map[string]any) map[string]bool {
+		out := map[string]bool{}
+		rules, _ := role["rules"].([]any)
+		for _, r := range rules {
+			rule, _ := r.(map[string]any)
+			for _, g := range toStrings(rule["apiGroups"]) {
+				for _, res := range toStrings(rule["resources"]) {
+					for _, v := range toStrings(rule["verbs"]) {
+						out[g+" "+res+" "+v] = true
+					}
+				}
+			}
+		}
+		return out
+	}
+	have := grants(chartRole)
+	var missing []string
+	for g := range grants(generated[0]) {
+		if !have[g] {
+			missing = append(missing, g)
+		}
+	}
+	slices.Sort(missing)
+	if len(missing) > 0 {
+		t.Errorf("the chart's manager ClusterRole lacks what the markers generate: %v", missing)
+	}
+}
