@@ -13,7 +13,7 @@ import (
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/cache"
-	"github.com/hama-operator/hama-operator/internal/refresh"
+	"github.com/hama-operator/hama-operator/internal/market"
 )
 
 func TestAnalyzeSymbolMissComputesThenHitsRedis(t *testing.T) {
@@ -174,51 +174,91 @@ func TestServesFromMemoryWhileRedisIsDown(t *testing.T) {
 	}
 }
 
-// leaderMergesAfterAnalyzer is a replica's on-demand analysis after which, before the API answers,
-// the leader replica merges another timeframe of the same symbol into Redis.
+// leaderMergesAfterAnalyzer is a replica's on-demand analysis (its computation and its write) after
+// which, before the API answers, the leader replica merges into Redis.
 type leaderMergesAfterAnalyzer struct {
 	Analyzer
-	leader *refresh.Pipeline
+	leaderMerge func(ctx context.Context, symbol string) error
 }
 
 func (a leaderMergesAfterAnalyzer) AnalyzeOn(ctx context.Context, exchange, symbol string) (analysis.Document, error) {
 	doc, err := a.Analyzer.AnalyzeOn(ctx, exchange, symbol)
-	job := a.leader.Defaults
-	job.Symbols, job.Timeframes = []string{symbol}, []string{"4h"}
-	if _, lerr := a.leader.Refresh(ctx, job); lerr != nil {
+	if lerr := a.leaderMerge(ctx, symbol); lerr != nil {
 		return doc, lerr
 	}
 	return doc, err
 }
 
-// A miss writes once, through the refresh pipeline's merge: a leader's merge that lands after the
-// miss's computation is not overwritten by a second, blind write of the computed document.
-func TestMissWritesOnlyThroughTheMergeSoALaterLeaderMergeSurvives(t *testing.T) {
-	f := newFixture(t)
-	leaderCfg := cache.DefaultConfig()
-	leaderCfg.RedisEnabled, leaderCfg.Addrs = true, []string{f.redis.Addr()}
-	leaderCache, err := cache.New(leaderCfg, nil, logr.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = leaderCache.Close() })
-	leader := *f.analyzer.pipeline
-	leader.Store, leader.Observer = leaderCache, nil
-	s := New(Config{}, f.cache, leaderMergesAfterAnalyzer{Analyzer: f.analyzer, leader: &leader}, nil, nil, nil, logr.Discard())
+// leaderMergesFirstSource is the market of a replica's on-demand analysis: before it serves the
+// analysis's first candles, the leader replica merges into Redis, so that the leader's write lands
+// after the analysis read the cache (if it did) and before the analysis writes.
+type leaderMergesFirstSource struct {
+	market.Source
+	once        sync.Once
+	leaderMerge func(ctx context.Context, symbol string) error
+	err         error
+}
 
-	l, err := s.get(context.Background(), "BTCUSDT", "", false, time.Second)
-	if err != nil || l.source != "computed" {
-		t.Fatalf("miss = %+v, %v; want a computation", l.source, err)
+func (s *leaderMergesFirstSource) Klines(ctx context.Context, symbol, interval string, limit int) ([]market.Candle, error) {
+	s.once.Do(func() { s.err = s.leaderMerge(ctx, symbol) })
+	if s.err != nil {
+		return nil, s.err
 	}
-	raw, err := redis.NewClient(&redis.Options{Addr: f.redis.Addr()}).Get(context.Background(), "hama:analysis:BTCUSDT").Bytes()
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, err := analysis.Decode(raw)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := sortedKeys(doc.Timeframes); strings.Join(got, ",") != "15m,1h,4h" {
-		t.Fatalf("redis holds timeframes %v; the leader's 4h merge was lost", got)
+	return s.Source.Klines(ctx, symbol, interval, limit)
+}
+
+// A miss writes once, through the refresh pipeline's merge. The leader replica (its own cache on the
+// same redis-server) merges a 4h timeframe of the symbol at each moment where a blind write of the
+// miss's 15m/1h document would lose it: between the miss's computation and its write, and between
+// its write and the answer. Redis must hold all three timeframes either way.
+func TestMissWritesOnlyThroughTheMergeSoALeaderMergeSurvives(t *testing.T) {
+	for _, window := range []string{"between compute and write", "between write and answer"} {
+		t.Run(window, func(t *testing.T) {
+			f := newFixture(t)
+			leaderCfg := cache.DefaultConfig()
+			leaderCfg.RedisEnabled, leaderCfg.Addrs = true, []string{f.redis.Addr()}
+			leaderCache, err := cache.New(leaderCfg, nil, logr.Discard())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = leaderCache.Close() })
+			leader := *f.analyzer.pipeline
+			leader.Store, leader.Observer, leader.Signals = leaderCache, nil, nil
+			leaderMerge := func(ctx context.Context, symbol string) error {
+				job := leader.Defaults
+				job.Symbols, job.Timeframes = []string{symbol}, []string{"4h"}
+				_, err := leader.Refresh(ctx, job)
+				return err
+			}
+
+			miss := *f.analyzer.pipeline
+			var analyzer Analyzer = &miss
+			if window == "between compute and write" {
+				src, err := miss.Sources.Source("", "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				miss.Sources = testSources{&leaderMergesFirstSource{Source: src, leaderMerge: leaderMerge}}
+			} else {
+				analyzer = leaderMergesAfterAnalyzer{Analyzer: &miss, leaderMerge: leaderMerge}
+			}
+			s := New(Config{}, f.cache, analyzer, nil, nil, nil, logr.Discard())
+
+			l, err := s.get(context.Background(), "BTCUSDT", "", false, time.Second)
+			if err != nil || l.source != "computed" {
+				t.Fatalf("miss = %+v, %v; want a computation", l.source, err)
+			}
+			raw, err := redis.NewClient(&redis.Options{Addr: f.redis.Addr()}).Get(context.Background(), "hama:analysis:BTCUSDT").Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := analysis.Decode(raw)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := sortedKeys(doc.Timeframes); strings.Join(got, ",") != "15m,1h,4h" {
+				t.Fatalf("redis holds timeframes %v; the leader's 4h merge was lost", got)
+			}
+		})
 	}
 }
