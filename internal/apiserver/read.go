@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 	"slices"
@@ -9,7 +10,6 @@ import (
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/cache"
-	"github.com/hama-operator/hama-operator/internal/market"
 )
 
 // cacheStatsResponse is the original's cache-stats answer (cache_type … memory_cache_fallback, and
@@ -131,18 +131,9 @@ func (s *Server) schedulerCacheStats(r *http.Request) schedulerCacheStats {
 
 // getAnalysis is GET /api/v1/analysis/{symbol}[?timeframe=15m].
 func (s *Server) getAnalysis(w http.ResponseWriter, r *http.Request) {
-	if err := s.authorize(r, false); err != nil {
+	symbol, tf, err := s.symbolRead(r, "")
+	if err != nil {
 		writeError(w, err)
-		return
-	}
-	symbol := r.PathValue("symbol")
-	if err := validateSymbol(symbol); err != nil {
-		writeError(w, err)
-		return
-	}
-	tf := r.URL.Query().Get("timeframe")
-	if tf != "" && !market.ValidInterval(tf) {
-		writeError(w, errorf(http.StatusBadRequest, "timeframe %q is not one of %s", tf, strings.Join(market.Intervals, ", ")))
 		return
 	}
 	l, err := s.get(r.Context(), symbol, "", false, s.cfg.ComputeWait)
@@ -165,6 +156,20 @@ func (s *Server) getAnalysis(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeOK(w, res)
+}
+
+// symbolRead authorises a read of the path's symbol and checks the symbol and the timeframe query,
+// which is defaultTF when the call names none ("": any timeframe).
+func (s *Server) symbolRead(r *http.Request, defaultTF string) (symbol, tf string, err error) {
+	if err := s.authorize(r, false); err != nil {
+		return "", "", err
+	}
+	symbol = r.PathValue("symbol")
+	if err := validateSymbol(symbol); err != nil {
+		return "", "", err
+	}
+	tf = cmp.Or(r.URL.Query().Get("timeframe"), defaultTF)
+	return symbol, tf, validateTimeframe(tf)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -4,11 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/cache"
-	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/refresh"
 )
 
@@ -19,26 +17,13 @@ const defaultSeriesTimeframe = "15m"
 // getSeries is GET /api/v1/analysis/{symbol}/series?timeframe=15m&bars=200: the cached chart of one
 // timeframe, its last bars. It never computes: a chart is written with its analysis.
 func (s *Server) getSeries(w http.ResponseWriter, r *http.Request) {
-	if err := s.authorize(r, false); err != nil {
+	symbol, tf, err := s.symbolRead(r, defaultSeriesTimeframe)
+	if err != nil {
 		writeError(w, err)
-		return
-	}
-	symbol := r.PathValue("symbol")
-	if err := validateSymbol(symbol); err != nil {
-		writeError(w, err)
-		return
-	}
-	q := r.URL.Query()
-	tf := q.Get("timeframe")
-	if tf == "" {
-		tf = defaultSeriesTimeframe
-	}
-	if !market.ValidInterval(tf) {
-		writeError(w, errorf(http.StatusBadRequest, "timeframe %q is not one of %s", tf, strings.Join(market.Intervals, ", ")))
 		return
 	}
 	bars := analysis.ChartBars
-	if v := q.Get("bars"); v != "" {
+	if v := r.URL.Query().Get("bars"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > analysis.ChartBars {
 			writeError(w, errorf(http.StatusBadRequest, "bars %q must be a whole number from 1 to %d", v, analysis.ChartBars))

@@ -4,10 +4,8 @@ import (
 	"context"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
-	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/signals"
 )
 
@@ -51,8 +49,8 @@ func signalQuery(r *http.Request) (signals.Query, error) {
 			return q, err
 		}
 	}
-	if q.Timeframe != "" && !market.ValidInterval(q.Timeframe) {
-		return q, errorf(http.StatusBadRequest, "timeframe %q is not one of %s", q.Timeframe, strings.Join(market.Intervals, ", "))
+	if err := validateTimeframe(q.Timeframe); err != nil {
+		return q, err
 	}
 	if k := v.Get("kind"); k != "" {
 		kind, err := signals.ParseKind(k)

@@ -3,6 +3,8 @@ package apiserver
 import (
 	"net/http"
 	"strings"
+
+	"github.com/hama-operator/hama-operator/internal/market"
 )
 
 // maxScheduleSymbols is the AnalysisSchedule CRD's bound on spec.symbols.
@@ -29,6 +31,14 @@ func validateSymbol(s string) error {
 		return errorf(http.StatusBadRequest, "symbol %q must be uppercase, like %s; it is not converted for you", s, strings.ToUpper(s))
 	case len(s) < 2 || !symbolChars(s):
 		return errorf(http.StatusBadRequest, "symbol %q must be 2 to 30 letters or digits, like BTCUSDT", s)
+	}
+	return nil
+}
+
+// validateTimeframe accepts one of market.Intervals, or "" where a call need not name one.
+func validateTimeframe(tf string) error {
+	if tf != "" && !market.ValidInterval(tf) {
+		return errorf(http.StatusBadRequest, "timeframe %q is not one of %s", tf, strings.Join(market.Intervals, ", "))
 	}
 	return nil
 }
