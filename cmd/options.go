@@ -85,7 +85,7 @@ func bindFlags(fs *flag.FlagSet) *options {
 		"Spread each schedule's runs by up to this percentage of its interval.")
 	fs.IntVar(&o.maxConcurrentRuns, "max-concurrent-runs", 4, "How many schedules may refresh at the same time.")
 
-	fs.StringVar(&o.defaultExchange, "default-exchange", "binance",
+	fs.StringVar(&o.defaultExchange, "default-exchange", market.Binance,
 		"Exchange for on-demand analyses of symbols no schedule covers: "+strings.Join(market.Exchanges, ", ")+".")
 	fs.StringVar(&o.defaultTimeframes, "default-timeframes", "15m", "Comma-separated timeframes for on-demand analyses.")
 	fs.IntVar(&o.defaultCandles, "default-candles", 500, "Candles fetched per timeframe for on-demand analyses.")

@@ -110,9 +110,9 @@ func marketExchange(name string) (string, error) {
 	case "":
 		return "", nil
 	case "spot":
-		return "binance", nil
+		return market.Binance, nil
 	case "futures":
-		return "binance-futures", nil
+		return market.BinanceFutures, nil
 	}
 	return "", errorf(http.StatusBadRequest, "market %.40q must be spot or futures", name)
 }

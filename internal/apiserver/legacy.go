@@ -2,7 +2,6 @@ package apiserver
 
 import (
 	"bytes"
-	"net/http"
 	"time"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
@@ -62,8 +61,7 @@ func appendBody(dst, body []byte, f form, now time.Time) ([]byte, error) {
 func withView(body []byte) ([]byte, error) {
 	doc, err := analysis.Decode(append(body[:len(body):len(body)], '}'))
 	if err != nil {
-		return nil, &apiError{status: http.StatusBadGateway, reason: "CorruptCacheEntry",
-			msg: "the cached analysis cannot be read; force a refresh to replace it: " + err.Error()}
+		return nil, corruptEntry("cannot be read (" + err.Error() + ")")
 	}
 	b, err := analysis.Encode(doc)
 	if err != nil {

@@ -19,13 +19,19 @@ var (
 	bufPool        = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
 )
 
+// corruptEntry answers a read of a cached analysis that cannot be served as it is: the next write
+// of the symbol replaces it.
+func corruptEntry(what string) error {
+	return &apiError{status: http.StatusBadGateway, reason: "CorruptCacheEntry",
+		msg: "the cached analysis " + what + "; force a refresh to replace it"}
+}
+
 // withMeta appends the document in form f with cached, cache_source and age_seconds added as its
 // last fields, and requested_symbol when the symbol answered is not the one sent.
 func withMeta(dst []byte, l lookup, now time.Time, f form) ([]byte, error) {
 	doc := bytes.TrimRight(l.doc, " \t\r\n")
 	if len(doc) < 2 || doc[0] != '{' || doc[len(doc)-1] != '}' {
-		return dst, &apiError{status: http.StatusBadGateway, reason: "CorruptCacheEntry",
-			msg: "the cached analysis is not a JSON object; force a refresh to replace it"}
+		return dst, corruptEntry("is not a JSON object")
 	}
 	if len(doc) == 2 {
 		dst = append(dst, '{')
