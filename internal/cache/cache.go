@@ -161,7 +161,7 @@ func (c *Cache) Update(ctx context.Context, key string, fn UpdateFunc) error {
 	defer c.writes.RUnlock()
 	if c.up.Load() {
 		// The memory copy expires no later than Redis's, so the recovery never mistakes it for newer.
-		start := c.mem.now()
+		start := c.mem.clock.Now()
 		value, ttl, err := c.update(ctx, key, fn)
 		var fnErr updateFuncError
 		switch {

@@ -81,7 +81,7 @@ func TestClientCacheAsksRedisAgainAfterTheMaxStaleness(t *testing.T) {
 	cfg.ClientCacheMaxStaleness = 100 * time.Millisecond
 	c := newCache(t, cfg, nil, discard, true)
 	clock := testingclock.NewFakePassiveClock(time.Now())
-	c.mem.now = clock.Now
+	c.mem.clock = clock
 	other := rawClient(t, srv.Addr())
 	ctx := context.Background()
 	other.Set(ctx, "k", "v1", time.Hour)

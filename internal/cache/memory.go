@@ -5,13 +5,15 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"k8s.io/utils/clock"
 )
 
 // memory is the process's one copy of the values: what it wrote and what it read from Redis.
 // Bounded: when full, expired entries go, then the one closest to expiry.
 type memory struct {
 	maxEntries int
-	now        func() time.Time // time.Now; a fake clock in tests
+	clock      clock.PassiveClock // the real clock; a fake one in tests
 	mu         sync.RWMutex
 	items      map[string]item
 }
@@ -28,7 +30,7 @@ type item struct {
 }
 
 func newMemory(maxEntries int) *memory {
-	return &memory{maxEntries: max(maxEntries, 1), now: time.Now, items: map[string]item{}}
+	return &memory{maxEntries: max(maxEntries, 1), clock: clock.RealClock{}, items: map[string]item{}}
 }
 
 func (m *memory) lookup(key string, now time.Time) (item, bool) {
@@ -39,14 +41,14 @@ func (m *memory) lookup(key string, now time.Time) (item, bool) {
 }
 
 func (m *memory) get(key string) ([]byte, bool) {
-	it, ok := m.lookup(key, m.now())
+	it, ok := m.lookup(key, m.clock.Now())
 	return it.value, ok
 }
 
 // confirmed answers a value read from Redis if nothing was invalidated since and it is younger
 // than maxAge, the bound should an invalidation be lost.
 func (m *memory) confirmed(key string, generation uint64, maxAge time.Duration) ([]byte, bool) {
-	now := m.now()
+	now := m.clock.Now()
 	it, ok := m.lookup(key, now)
 	if !ok || it.readAt.IsZero() || it.generation != generation || now.Sub(it.readAt) >= maxAge {
 		return nil, false
@@ -57,7 +59,7 @@ func (m *memory) confirmed(key string, generation uint64, maxAge time.Duration) 
 // fill keeps a value read from Redis, confirmed in generation when tracked. An unchanged value keeps
 // its bytes and its ownership; fill returns the bytes kept.
 func (m *memory) fill(key string, value []byte, ttl time.Duration, generation uint64, tracked bool) []byte {
-	now := m.now()
+	now := m.clock.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if ttl <= 0 { // a key without expiry was not written by this cache: not kept
@@ -81,7 +83,7 @@ func (m *memory) fill(key string, value []byte, ttl time.Duration, generation ui
 func (m *memory) set(key string, value []byte, expiresAt time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if !expiresAt.After(m.now()) {
+	if !expiresAt.After(m.clock.Now()) {
 		delete(m.items, key)
 		return
 	}
@@ -93,7 +95,7 @@ func (m *memory) update(key string, fn UpdateFunc) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var current []byte
-	if it, ok := m.items[key]; ok && it.expiresAt.After(m.now()) {
+	if it, ok := m.items[key]; ok && it.expiresAt.After(m.clock.Now()) {
 		current = it.value
 	}
 	value, ttl, err := fn(current)
@@ -104,7 +106,7 @@ func (m *memory) update(key string, fn UpdateFunc) error {
 		delete(m.items, key)
 		return nil
 	}
-	m.putLocked(key, item{value: value, expiresAt: m.now().Add(ttl), own: true})
+	m.putLocked(key, item{value: value, expiresAt: m.clock.Now().Add(ttl), own: true})
 	return nil
 }
 
@@ -117,7 +119,7 @@ func (m *memory) putLocked(key string, it item) {
 
 // evictLocked removes the expired entries, or else the one closest to expiry.
 func (m *memory) evictLocked() {
-	now := m.now()
+	now := m.clock.Now()
 	var first string
 	var firstAt time.Time
 	for k, it := range m.items {
@@ -141,7 +143,7 @@ func (m *memory) delete(keys ...string) {
 }
 
 func (m *memory) keys(prefix string) []string {
-	now := m.now()
+	now := m.clock.Now()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []string
@@ -161,7 +163,7 @@ type ownedEntry struct {
 }
 
 func (m *memory) owned() []ownedEntry {
-	now := m.now()
+	now := m.clock.Now()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	var out []ownedEntry

@@ -68,7 +68,7 @@ type sources struct{ client *binance.Client }
 func (s sources) Source(string, string) (market.Source, error) { return s.client, nil }
 
 func newSources(e *exchange, clock *clocktesting.FakePassiveClock) sources {
-	return sources{binance.New(binance.Config{BaseURL: e.URL, MaxRetries: 1, Now: clock.Now,
+	return sources{binance.New(binance.Config{BaseURL: e.URL, MaxRetries: 1, Clock: clock,
 		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})}
 }
 

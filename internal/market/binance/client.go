@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
 
 	"github.com/hama-operator/hama-operator/internal/market"
 )
@@ -54,9 +55,9 @@ type Config struct {
 	WeightPerMinute int
 	// IncludeOpenCandle keeps the still-open last candle; by default only closed candles are returned.
 	IncludeOpenCandle bool
-	// Observer, Now and Sleep are hooks for metrics and tests.
+	// Observer, Clock and Sleep are hooks for metrics and tests; nil Clock is the real clock.
 	Observer Observer
-	Now      func() time.Time
+	Clock    clock.PassiveClock
 	Sleep    func(ctx context.Context, d time.Duration) error
 }
 
@@ -121,8 +122,8 @@ func New(cfg Config) *Client {
 			c.cfg.WeightPerMinute = 1800
 		}
 	}
-	if c.cfg.Now == nil {
-		c.cfg.Now = time.Now
+	if c.cfg.Clock == nil {
+		c.cfg.Clock = clock.RealClock{}
 	}
 	if c.cfg.Sleep == nil {
 		c.cfg.Sleep = sleep
@@ -248,7 +249,7 @@ func (c *Client) get(ctx context.Context, pathAndQuery string, weight int, decod
 
 // closed drops the still-open newest candle and keeps the newest limit.
 func (c *Client) closed(candles []market.Candle, limit int) []market.Candle {
-	if !c.cfg.IncludeOpenCandle && len(candles) > 0 && !candles[len(candles)-1].CloseTime.Before(c.cfg.Now()) {
+	if !c.cfg.IncludeOpenCandle && len(candles) > 0 && !candles[len(candles)-1].CloseTime.Before(c.cfg.Clock.Now()) {
 		candles = candles[:len(candles)-1]
 	}
 	if len(candles) > limit {
@@ -330,12 +331,12 @@ func (c *Client) noteServerWeight(h http.Header) {
 	if err != nil || used < c.cfg.WeightPerMinute {
 		return
 	}
-	now := c.cfg.Now()
+	now := c.cfg.Clock.Now()
 	c.blockFor(now.Truncate(time.Minute).Add(time.Minute).Sub(now), http.StatusTooManyRequests)
 }
 
 func (c *Client) blockFor(d time.Duration, status int) {
-	until := c.cfg.Now().Add(d)
+	until := c.cfg.Clock.Now().Add(d)
 	c.mu.Lock()
 	if until.After(c.blockedUntil) {
 		c.blockedUntil, c.blockedBy = until, status
@@ -354,7 +355,7 @@ func (c *Client) BlockedUntil() time.Time {
 // with the rate limit, so the caller can answer from what it has (a cached ticker) without waiting.
 func (c *Client) waitUnblocked(ctx context.Context) error {
 	c.mu.Lock()
-	wait, status := c.blockedUntil.Sub(c.cfg.Now()), c.blockedBy
+	wait, status := c.blockedUntil.Sub(c.cfg.Clock.Now()), c.blockedBy
 	c.mu.Unlock()
 	if wait <= 0 {
 		return nil

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	testingclock "k8s.io/utils/clock/testing"
+
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/testenv"
 )
@@ -84,7 +86,7 @@ func newExchange(t *testing.T, respond func(hit int, w http.ResponseWriter, r *h
 }
 
 func newTestClient(e *exchange, s *fakeSleeper, mutate ...func(*Config)) *Client {
-	cfg := Config{BaseURL: e.URL, Now: func() time.Time { return now }, Sleep: s.sleep, RequestTimeout: 2 * time.Second}
+	cfg := Config{BaseURL: e.URL, Clock: testingclock.NewFakePassiveClock(now), Sleep: s.sleep, RequestTimeout: 2 * time.Second}
 	for _, m := range mutate {
 		m(&cfg)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	testingclock "k8s.io/utils/clock/testing"
 )
 
 func FuzzDecodeKlines(f *testing.F) {
@@ -44,7 +45,7 @@ func BenchmarkFanOut1000(b *testing.B) {
 		_, _ = w.Write(body)
 	}))
 	defer srv.Close()
-	c := New(Config{BaseURL: srv.URL, Now: func() time.Time { return now }, WeightPerMinute: 1_000_000})
+	c := New(Config{BaseURL: srv.URL, Clock: testingclock.NewFakePassiveClock(now), WeightPerMinute: 1_000_000})
 	const symbols, concurrency = 1000, 16
 	ideal := symbols * 50 * time.Millisecond / concurrency
 	for b.Loop() {
