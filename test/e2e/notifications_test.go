@@ -167,16 +167,30 @@ func TestNotificationsDeliveredOnceThroughOutagesAndLeaderChanges(t *testing.T) 
 	if err := s.kube.Patch(ctx, obj, patch); err != nil {
 		t.Fatal(err)
 	}
-	store := dispatch.NewStore(raw, "e2e-probe")
-	s.eventually("every delivery is settled", 90*time.Second, func() error {
-		if n, err := store.Backlog(ctx); err != nil || n > 0 {
-			return fmt.Errorf("backlog %d: %v", n, err)
+	// A run under way when the schedule was suspended appends its events before the leader's next
+	// reconcile marks the schedule suspended, and no replica holds events waiting for Redis.
+	s.eventually("the suspension is observed and every event is in the history", 60*time.Second, func() error {
+		var got analysisv1alpha1.AnalysisSchedule
+		if err := s.kube.Get(ctx, client.ObjectKeyFromObject(obj), &got); err != nil {
+			return err
+		}
+		if c := meta.FindStatusCondition(got.Status.Conditions, analysisv1alpha1.ConditionReady); c == nil ||
+			c.Reason != "Suspended" || got.Status.ObservedGeneration != got.Generation {
+			return fmt.Errorf("generation %d, observed %d, ready %+v", got.Generation, got.Status.ObservedGeneration, c)
+		}
+		for _, o := range ops {
+			m, err := httpGet("http://" + o.metrics + "/metrics")
+			if err != nil {
+				return err
+			}
+			if n := metricValue(m, "hama_signal_events_waiting"); n != 0 {
+				return fmt.Errorf("%s holds %v events waiting for Redis", o.name, n)
+			}
 		}
 		return nil
 	})
-	// A run under way when the schedule was suspended may append after the first look.
-	time.Sleep(3 * time.Second)
-	s.eventually("every delivery is settled", 60*time.Second, func() error {
+	store := dispatch.NewStore(raw, "e2e-probe")
+	s.eventually("every delivery is settled", 90*time.Second, func() error {
 		if n, err := store.Backlog(ctx); err != nil || n > 0 {
 			return fmt.Errorf("backlog %d: %v", n, err)
 		}
