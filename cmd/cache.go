@@ -126,5 +126,8 @@ func (o *cacheOptions) applyEnv(fs *flag.FlagSet, getenv func(string) string) er
 	if o.onDemandTTL <= 0 {
 		return fmt.Errorf("--cache-default-ttl %s: want a positive duration", o.onDemandTTL)
 	}
-	return o.Validate()
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("redis settings (--redis-* flags, REDIS_* variables): %w", err)
+	}
+	return nil
 }

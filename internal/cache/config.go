@@ -86,7 +86,7 @@ func (c Config) Validate() error {
 	case c.RedisEnabled && len(c.Addrs) == 0:
 		return errors.New("redis is enabled but no address is set")
 	case mode == ModeSentinel && c.MasterName == "":
-		return errors.New("redis mode sentinel needs a master name (--redis-master-name or REDIS_MASTER_NAME)")
+		return errors.New("redis mode sentinel needs a master name")
 	case mode != ModeSentinel && c.MasterName != "":
 		return fmt.Errorf("a redis master name is only for sentinel mode, not %s", mode)
 	case mode == ModeStandalone && len(c.Addrs) > 1:
