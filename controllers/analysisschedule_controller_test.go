@@ -44,6 +44,19 @@ func fetch(ctx context.Context, s *analysisv1alpha1.AnalysisSchedule) *analysisv
 	return out
 }
 
+// eventuallyCondition waits until the schedule's condition of type has status and reason, and a
+// message containing message.
+func eventuallyCondition(ctx context.Context, s *analysisv1alpha1.AnalysisSchedule, condType string,
+	status metav1.ConditionStatus, reason, message string) {
+	EventuallyWithOffset(1, func(g Gomega) {
+		c := meta.FindStatusCondition(fetch(ctx, s).Status.Conditions, condType)
+		g.Expect(c).NotTo(BeNil())
+		g.Expect(c.Status).To(Equal(status))
+		g.Expect(c.Reason).To(Equal(reason))
+		g.Expect(c.Message).To(ContainSubstring(message))
+	}, "10s", "100ms").Should(Succeed())
+}
+
 // update retries a change on conflicts, as kubectl edit would.
 func update(ctx context.Context, s *analysisv1alpha1.AnalysisSchedule, change func(*analysisv1alpha1.AnalysisSchedule)) {
 	EventuallyWithOffset(1, func() error {
@@ -190,12 +203,7 @@ var _ = Describe("AnalysisSchedule controller", func() {
 		s := newSchedule("born-suspended", time.Minute, "BTCUSDT", "ETHUSDT")
 		s.Spec.Suspend = true
 		create(ctx, s)
-		Eventually(func(g Gomega) {
-			ready := meta.FindStatusCondition(fetch(ctx, s).Status.Conditions, analysisv1alpha1.ConditionReady)
-			g.Expect(ready).NotTo(BeNil())
-			g.Expect(ready.Status).To(Equal(metav1.ConditionTrue))
-			g.Expect(ready.Reason).To(Equal(ReasonSuspended))
-		}, "10s", "100ms").Should(Succeed())
+		eventuallyCondition(ctx, s, analysisv1alpha1.ConditionReady, metav1.ConditionTrue, ReasonSuspended, "")
 		Expect(refresher.runCount(scheduleKey(s))).To(Equal(0))
 
 		cols := printedColumns(ctx, "analysisschedules", s)
@@ -317,13 +325,7 @@ var _ = Describe("AnalysisSchedule controller", func() {
 		refresher.runErr[scheduleKey(s)] = fmt.Errorf("no source for exchange %q", "simulated")
 		refresher.mu.Unlock()
 		create(ctx, s)
-		Eventually(func(g Gomega) {
-			ready := meta.FindStatusCondition(fetch(ctx, s).Status.Conditions, analysisv1alpha1.ConditionReady)
-			g.Expect(ready).NotTo(BeNil())
-			g.Expect(ready.Status).To(Equal(metav1.ConditionFalse))
-			g.Expect(ready.Reason).To(Equal(ReasonRefreshFailed))
-			g.Expect(ready.Message).To(ContainSubstring("no source for exchange"))
-		}, "10s", "100ms").Should(Succeed())
+		eventuallyCondition(ctx, s, analysisv1alpha1.ConditionReady, metav1.ConditionFalse, ReasonRefreshFailed, "no source for exchange")
 		Expect(metrics.resultCount(scheduleKey(s), resultFailure)).To(Equal(1))
 	})
 
@@ -377,13 +379,7 @@ var _ = Describe("AnalysisSchedule cache degradation", func() {
 		})
 		s := newSchedule("degraded", 10*time.Minute, "BTCUSDT")
 		create(ctx, s)
-		Eventually(func(g Gomega) {
-			c := meta.FindStatusCondition(fetch(ctx, s).Status.Conditions, analysisv1alpha1.ConditionCacheDegraded)
-			g.Expect(c).NotTo(BeNil())
-			g.Expect(c.Status).To(Equal(metav1.ConditionTrue))
-			g.Expect(c.Reason).To(Equal(ReasonRedisDown))
-			g.Expect(c.Message).To(ContainSubstring("copied to Redis when it recovers"))
-		}, "10s", "100ms").Should(Succeed())
+		eventuallyCondition(ctx, s, analysisv1alpha1.ConditionCacheDegraded, metav1.ConditionTrue, ReasonRedisDown, "copied to Redis when it recovers")
 
 		runs := refresher.runCount(scheduleKey(s))
 		refresher.mu.Lock()
