@@ -105,7 +105,9 @@ return {1, id}`)
 
 // Append records events, each once. While Redis is down (or when it fails) they wait in memory
 // and are copied to the stream when it serves again, still once per ID. It never fails: a history
-// that cannot be written must not stop the analysis writes.
+// that cannot be written must not stop the analysis writes. While nothing waits, the events go to
+// Redis without the lock, so that the writers of different symbols do not queue behind each
+// other's round trip; once something waits, new events queue behind it, in order.
 func (l *Log) Append(ctx context.Context, events ...Event) {
 	if len(events) == 0 {
 		return
@@ -115,9 +117,22 @@ func (l *Log) Append(ctx context.Context, events ...Event) {
 		events[i].StreamID, events[i].RecordedAt = "", now
 	}
 	l.mu.Lock()
+	if len(l.pending) > 0 || l.client == nil || l.opts.Down() {
+		defer l.mu.Unlock()
+		l.keepLocked(events)
+		l.flushLocked(ctx)
+		l.opts.Observer.SetSignalEventsWaiting(len(l.pending))
+		return
+	}
+	l.mu.Unlock()
+	failed, err := l.send(ctx, events)
+	if len(failed) == 0 {
+		return
+	}
+	l.logFailure(ctx, err, len(failed))
+	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.keepLocked(events)
-	l.flushLocked(ctx)
+	l.keepLocked(failed)
 	l.opts.Observer.SetSignalEventsWaiting(len(l.pending))
 }
 
@@ -153,32 +168,47 @@ func (l *Log) flushLocked(ctx context.Context) {
 	if l.client == nil || len(l.pending) == 0 || l.opts.Down() {
 		return
 	}
-	// One round trip. Each Eval sends the script itself: a pipeline cannot retry an EVALSHA that misses.
-	cmds := make([]*redis.Cmd, len(l.pending))
+	failed, err := l.send(ctx, l.pending)
+	for _, e := range l.pending {
+		delete(l.ids, e.ID)
+	}
+	clear(l.pending)
+	l.pending = l.pending[:0]
+	l.keepLocked(failed)
+	if len(failed) > 0 {
+		l.logFailure(ctx, err, len(l.pending))
+	}
+}
+
+// send appends events to the stream in one round trip and returns the ones that failed. Each Eval
+// sends the script itself: a pipeline cannot retry an EVALSHA that misses.
+func (l *Log) send(ctx context.Context, events []Event) ([]Event, error) {
+	cmds := make([]*redis.Cmd, len(events))
 	_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, e := range l.pending {
+		for i, e := range events {
 			args := append([]any{l.opts.DedupTTL.Milliseconds(), l.opts.MaxLen}, e.values()...)
 			cmds[i] = appendScript.Eval(ctx, p, []string{StreamKey, DedupKey(e.ID)}, args...)
 		}
 		return nil
 	})
-	kept := l.pending[:0]
-	for i, e := range l.pending {
+	var failed []Event
+	for i, e := range events {
 		if cmds[i] == nil || cmds[i].Err() != nil {
-			kept = append(kept, e)
+			failed = append(failed, e)
 			continue
 		}
-		delete(l.ids, e.ID)
 		result := ResultDuplicate
 		if reply, _ := cmds[i].Slice(); len(reply) == 2 && reply[0] == int64(1) {
 			result = ResultAppended
 		}
 		l.opts.Observer.ObserveSignalEvent(e.Kind, result)
 	}
-	clear(l.pending[len(kept):])
-	l.pending = kept
+	return failed, err
+}
+
+func (l *Log) logFailure(ctx context.Context, err error, waiting int) {
 	if err != nil && ctx.Err() == nil {
-		l.opts.Log.Error(err, "appending signal events to redis failed; they wait in memory", "waiting", len(l.pending))
+		l.opts.Log.Error(err, "appending signal events to redis failed; they wait in memory", "waiting", waiting)
 	}
 }
 

@@ -283,3 +283,39 @@ func TestAppendOnceOnCluster(t *testing.T) {
 		t.Fatalf("List on the cluster: %+v, %v", got, err)
 	}
 }
+
+// readingObserver reads its log from inside ObserveSignalEvent, which an append calls with the
+// results of its round trip to Redis.
+type readingObserver struct {
+	counts
+	log   *Log
+	reads atomic.Int32
+}
+
+func (o *readingObserver) ObserveSignalEvent(kind Kind, result string) {
+	o.log.Waiting() // takes the log's lock: a deadlock if the append still held it
+	o.reads.Add(1)
+	o.counts.ObserveSignalEvent(kind, result)
+}
+
+// While nothing waits in memory, an append talks to Redis without holding the log, so that the
+// writers of different symbols do not queue behind each other's round trips.
+func TestAppendDoesNotHoldTheLogDuringItsRoundTrip(t *testing.T) {
+	srv := redistest.Start(t)
+	obs := &readingObserver{}
+	l := NewLog(client(t, srv.Addr()), LogOptions{Observer: obs})
+	obs.log = l
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		l.Append(context.Background(), event("A", "15m", CrossUp, 1), event("B", "1h", CrossDown, 2))
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the append still held the log's lock while it reported its round trip's results")
+	}
+	if obs.reads.Load() != 2 || obs.get(ResultAppended) != 2 {
+		t.Fatalf("observed %v", obs.results)
+	}
+}
