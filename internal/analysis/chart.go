@@ -41,11 +41,17 @@ func ChartOf(doc Document, tf string) (Chart, bool) {
 // MergeChart is the chart to keep when fresh meets the cached one: the same rule as Merge for a
 // timeframe, the newer candle wins, then the newer computation.
 func MergeChart(cached, fresh Chart) Chart {
-	if newer(hama.Result{CandleCloseTime: cached.CandleCloseTime, ComputedAt: cached.ComputedAt},
-		hama.Result{CandleCloseTime: fresh.CandleCloseTime, ComputedAt: fresh.ComputedAt}) {
+	if ChartNewer(cached, fresh) {
 		return cached
 	}
 	return fresh
+}
+
+// ChartNewer reports whether chart a is strictly newer than b: MergeChart keeps a cached chart
+// that is. It reads the header fields only (DecodeChartHeader's).
+func ChartNewer(a, b Chart) bool {
+	return newer(hama.Result{CandleCloseTime: a.CandleCloseTime, ComputedAt: a.ComputedAt},
+		hama.Result{CandleCloseTime: b.CandleCloseTime, ComputedAt: b.ComputedAt})
 }
 
 // chartVersion starts the cached form, so that a later layout can tell an older one apart.
@@ -113,11 +119,20 @@ func (c *Chart) columns() []*hama.Column {
 		&c.MA, &c.BBBasis, &c.BBUpper, &c.BBLower}
 }
 
-// DecodeChart reads a cached chart.
-func DecodeChart(b []byte) (Chart, error) {
+// DecodeChartHeader reads what precedes the bars of a cached chart: symbol, timeframe and times,
+// all MergeChart needs, without decoding the bars.
+func DecodeChartHeader(b []byte) (Chart, error) {
 	r := chartReader{b: b}
+	c, err := r.header()
+	if err != nil {
+		return Chart{}, fmt.Errorf("decoding a cached chart: %w", err)
+	}
+	return c, nil
+}
+
+func (r *chartReader) header() (Chart, error) {
 	if v := r.take(1); r.err == nil && v[0] != chartVersion {
-		return Chart{}, fmt.Errorf("decoding a cached chart: layout version %d, want %d", v[0], chartVersion)
+		return Chart{}, fmt.Errorf("layout version %d, want %d", v[0], chartVersion)
 	}
 	var c Chart
 	c.Symbol = string(r.take(int(r.uvarint())))
@@ -125,6 +140,16 @@ func DecodeChart(b []byte) (Chart, error) {
 	c.CandleCloseTime = time.UnixMilli(r.varint()).UTC()
 	c.ComputedAt = time.Unix(0, r.varint()).UTC()
 	c.ExpiresAt = time.Unix(0, r.varint()).UTC()
+	return c, r.err
+}
+
+// DecodeChart reads a cached chart.
+func DecodeChart(b []byte) (Chart, error) {
+	r := chartReader{b: b}
+	c, err := r.header()
+	if err != nil {
+		return Chart{}, fmt.Errorf("decoding a cached chart: %w", err)
+	}
 	n := int(r.uvarint())
 	if r.err == nil && (n < 0 || n > len(r.b)/(8*12)) { // each bar needs at least its twelve values
 		r.err = errors.New("more bars than bytes")

@@ -46,6 +46,11 @@ func TestChartRoundTrip(t *testing.T) {
 	if string(got) != string(want) || !back.ExpiresAt.Equal(c.ExpiresAt) || !back.ComputedAt.Equal(c.ComputedAt) {
 		t.Fatalf("round trip changed the chart:\n got %.300s\nwant %.300s", got, want)
 	}
+	head, err := DecodeChartHeader(b)
+	if err != nil || head.Symbol != c.Symbol || head.Timeframe != c.Timeframe || !head.CandleCloseTime.Equal(c.CandleCloseTime) ||
+		!head.ComputedAt.Equal(c.ComputedAt) || !head.ExpiresAt.Equal(c.ExpiresAt) || head.Len() != 0 {
+		t.Fatalf("header %+v, %v; want the chart's names and times, no bars", head, err)
+	}
 	if !math.IsNaN(back.BBBasis[0]) || !strings.Contains(string(got), `"bb_basis":[null,`) {
 		t.Fatal("na did not survive the round trip")
 	}
@@ -64,6 +69,9 @@ func TestDecodeChartRefusesDamage(t *testing.T) {
 		if _, err := DecodeChart(b[:n]); err == nil {
 			t.Fatalf("a chart cut to %d of %d bytes decoded", n, len(b))
 		}
+	}
+	if _, err := DecodeChartHeader(b[:10]); err == nil {
+		t.Fatal("a header cut short decoded")
 	}
 	if _, err := DecodeChart(append(append([]byte{}, b...), 0)); err == nil || !strings.Contains(err.Error(), "after the chart") {
 		t.Fatalf("trailing bytes: %v", err)
