@@ -68,6 +68,8 @@ type Pipeline struct {
 	Clock clock.PassiveClock
 	// Defaults are the settings of on-demand analyses (AnalyzeNow) of symbols no schedule covers.
 	Defaults Job
+
+	written writtenDocuments
 }
 
 var _ Refresher = (*Pipeline)(nil)
@@ -185,9 +187,10 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 		merged analysis.Document
 		events []signals.Event
 	)
+	var stored []byte
 	err := p.Store.Update(ctx, p.key(symbol), func(current []byte) ([]byte, time.Duration, error) {
-		var cached analysis.Document
-		if current != nil {
+		cached, known := p.written.lookup(symbol, current)
+		if !known && current != nil {
 			if doc, err := analysis.Decode(current); err == nil {
 				cached = doc
 			} else {
@@ -197,11 +200,13 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 		merged = analysis.Merge(cached, fresh, now)
 		events = signals.Detect(cached, fresh) // the last attempt's: the one stored
 		value, err := analysis.Encode(merged)
+		stored = value
 		return value, merged.ExpiresAt().Sub(now), err
 	})
 	if err != nil {
 		return analysis.Document{}, nil, fmt.Errorf("storing %s: %w", symbol, err)
 	}
+	p.written.remember(symbol, stored, merged)
 	namespace, schedule, _ := strings.Cut(job.Schedule, "/")
 	for i := range events {
 		events[i].Namespace, events[i].Schedule = namespace, schedule
@@ -225,14 +230,14 @@ func (p *Pipeline) storeCharts(ctx context.Context, fresh analysis.Document, now
 			continue
 		}
 		err := p.Store.Update(ctx, SeriesKey(fresh.Symbol, tf), func(current []byte) ([]byte, time.Duration, error) {
-			keep := chart
 			if current != nil {
-				if cached, err := analysis.DecodeChart(current); err == nil {
-					keep = analysis.MergeChart(cached, chart)
+				// The bars of the cached chart are not needed to merge: it stays as it is or goes.
+				if cached, err := analysis.DecodeChartHeader(current); err == nil && analysis.ChartNewer(cached, chart) {
+					return current, cached.ExpiresAt.Sub(now), nil
 				}
 			}
-			value, err := analysis.EncodeChart(keep)
-			return value, keep.ExpiresAt.Sub(now), err
+			value, err := analysis.EncodeChart(chart)
+			return value, chart.ExpiresAt.Sub(now), err
 		})
 		if err != nil {
 			errs = append(errs, fmt.Errorf("storing the %s chart of %s: %w", tf, fresh.Symbol, err))
@@ -271,6 +276,7 @@ func (p *Pipeline) Evict(ctx context.Context, symbols []string) error {
 			keys = append(keys, SeriesKey(s, tf))
 		}
 	}
+	p.written.forget(symbols)
 	return p.Store.Delete(ctx, keys...)
 }
 
