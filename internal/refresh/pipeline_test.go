@@ -203,3 +203,39 @@ func klines(interval string) string {
 	}
 	return b.String() + "]"
 }
+
+// A replica merges into what the cache holds, not into what it wrote last: the decoded copy of its
+// own last write serves only while the cache holds exactly those bytes.
+func TestAMergeSeesAnotherReplicasWrite(t *testing.T) {
+	store := memoryCache(t)
+	ctx := context.Background()
+	a, b := newPipeline(store), newPipeline(store)
+	fifteen, hour := job("simulated", "", "BTCUSDT"), job("simulated", "", "BTCUSDT")
+	fifteen.Timeframes, hour.Timeframes = []string{"15m"}, []string{"1h"}
+	if _, err := a.Refresh(ctx, fifteen); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Refresh(ctx, hour); err != nil { // another replica, another schedule
+		t.Fatal(err)
+	}
+	if _, err := a.Refresh(ctx, fifteen); err != nil {
+		t.Fatal(err)
+	}
+	if doc := cached(t, store, "BTCUSDT"); len(doc.Timeframes) != 2 {
+		t.Fatalf("timeframes %v after the second write of the first replica, want 15m and 1h", keys(doc.Timeframes))
+	}
+	if _, err := a.Refresh(ctx, fifteen); err != nil { // its own last write: the decoded copy
+		t.Fatal(err)
+	}
+	if doc := cached(t, store, "BTCUSDT"); len(doc.Timeframes) != 2 {
+		t.Fatalf("timeframes %v after a write over its own, want 15m and 1h", keys(doc.Timeframes))
+	}
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
