@@ -23,7 +23,8 @@ import (
 
 // Store is the part of the cache a refresh writes to.
 type Store interface {
-	Update(ctx context.Context, key string, fn func(current []byte) ([]byte, time.Duration, error)) error
+	// UpdateAll replaces the value of each key with its fn(current), all in one write where it can.
+	UpdateAll(ctx context.Context, fns map[string]func(current []byte) ([]byte, time.Duration, error)) error
 	Delete(ctx context.Context, keys ...string) error
 }
 
@@ -69,7 +70,9 @@ type Pipeline struct {
 	// Defaults are the settings of on-demand analyses (AnalyzeNow) of symbols no schedule covers.
 	Defaults Job
 
-	written writtenDocuments
+	// written is created on first use (memo): a Pipeline is a struct literal, and copies of one (a
+	// second writer in tests) may share it, as it answers only for the exact bytes it wrote.
+	written *writtenDocuments
 }
 
 var _ Refresher = (*Pipeline)(nil)
@@ -164,10 +167,11 @@ func (p *Pipeline) refreshSymbol(ctx context.Context, src market.Source, job Job
 }
 
 // analyzeAndStore computes a symbol's document and merges it into the cached one; it is the one
-// write of analyses (schedules, on-demand calls, streams). The events the merge reveals go to the
-// signal history right after the document is stored (a crash in between loses them; appending
-// before would announce what a failed write never stored), then the charts are stored. Timeframes
-// that succeeded are stored even when others failed; the error then names the failed ones.
+// write of analyses (schedules, on-demand calls, streams). The charts of its timeframes are merged
+// in the same write. The events the merge reveals go to the signal history right after the write
+// (a crash in between loses them; appending before would announce what a failed write never
+// stored). Timeframes that succeeded are stored even when others failed; the error then names the
+// failed ones.
 func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job Job,
 	symbol string) (analysis.Document, []analysis.SignalChange, error) {
 	now := p.now()
@@ -186,10 +190,11 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 	var (
 		merged analysis.Document
 		events []signals.Event
+		stored []byte
 	)
-	var stored []byte
-	err := p.Store.Update(ctx, p.key(symbol), func(current []byte) ([]byte, time.Duration, error) {
-		cached, known := p.written.lookup(symbol, current)
+	writes, chartErr := chartWrites(fresh, now)
+	writes[p.key(symbol)] = func(current []byte) ([]byte, time.Duration, error) {
+		cached, known := p.memo().lookup(symbol, current)
 		if !known && current != nil {
 			if doc, err := analysis.Decode(current); err == nil {
 				cached = doc
@@ -202,11 +207,11 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 		value, err := analysis.Encode(merged)
 		stored = value
 		return value, merged.ExpiresAt().Sub(now), err
-	})
-	if err != nil {
+	}
+	if err := p.Store.UpdateAll(ctx, writes); err != nil {
 		return analysis.Document{}, nil, fmt.Errorf("storing %s: %w", symbol, err)
 	}
-	p.written.remember(symbol, stored, merged)
+	p.memo().remember(symbol, stored, merged)
 	namespace, schedule, _ := strings.Cut(job.Schedule, "/")
 	for i := range events {
 		events[i].Namespace, events[i].Schedule = namespace, schedule
@@ -214,36 +219,36 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 	if p.Signals != nil {
 		p.Signals.Append(ctx, events...)
 	}
-	if err := p.storeCharts(ctx, fresh, now); err != nil {
-		analyzeErr = errors.Join(analyzeErr, err)
-	}
-	return merged, crosses(events), analyzeErr
+	return merged, crosses(events), errors.Join(analyzeErr, chartErr)
 }
 
-// storeCharts merges the chart of each fresh timeframe into the cache, newer candle wins, with the
-// TTL of its analysis.
-func (p *Pipeline) storeCharts(ctx context.Context, fresh analysis.Document, now time.Time) error {
+// chartWrites are the merges of the chart of each fresh timeframe into the cache, by key: newer
+// candle wins, with the TTL of its analysis. A chart that cannot be encoded is left out, and named
+// in the error.
+func chartWrites(fresh analysis.Document, now time.Time) (map[string]func([]byte) ([]byte, time.Duration, error), error) {
+	writes := make(map[string]func([]byte) ([]byte, time.Duration, error), len(fresh.Series)+1)
 	var errs []error
 	for tf := range fresh.Series {
 		chart, ok := analysis.ChartOf(fresh, tf)
 		if !ok {
 			continue
 		}
-		err := p.Store.Update(ctx, SeriesKey(fresh.Symbol, tf), func(current []byte) ([]byte, time.Duration, error) {
+		value, err := analysis.EncodeChart(chart)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("storing the %s chart of %s: %w", tf, fresh.Symbol, err))
+			continue
+		}
+		writes[SeriesKey(fresh.Symbol, tf)] = func(current []byte) ([]byte, time.Duration, error) {
 			if current != nil {
 				// The bars of the cached chart are not needed to merge: it stays as it is or goes.
 				if cached, err := analysis.DecodeChartHeader(current); err == nil && analysis.ChartNewer(cached, chart) {
 					return current, cached.ExpiresAt.Sub(now), nil
 				}
 			}
-			value, err := analysis.EncodeChart(chart)
-			return value, chart.ExpiresAt.Sub(now), err
-		})
-		if err != nil {
-			errs = append(errs, fmt.Errorf("storing the %s chart of %s: %w", tf, fresh.Symbol, err))
+			return value, chart.ExpiresAt.Sub(now), nil
 		}
 	}
-	return errors.Join(errs...)
+	return writes, errors.Join(errs...)
 }
 
 // crosses are the cross events as the controller announces them.
@@ -276,7 +281,7 @@ func (p *Pipeline) Evict(ctx context.Context, symbols []string) error {
 			keys = append(keys, SeriesKey(s, tf))
 		}
 	}
-	p.written.forget(symbols)
+	p.memo().forget(symbols)
 	return p.Store.Delete(ctx, keys...)
 }
 

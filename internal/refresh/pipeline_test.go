@@ -82,12 +82,17 @@ type ttlRecorder struct {
 	last time.Duration
 }
 
-func (r *ttlRecorder) Update(ctx context.Context, key string, fn func([]byte) ([]byte, time.Duration, error)) error {
-	return r.Store.Update(ctx, key, func(cur []byte) ([]byte, time.Duration, error) {
-		v, ttl, err := fn(cur)
-		r.last = ttl
-		return v, ttl, err
-	})
+func (r *ttlRecorder) UpdateAll(ctx context.Context, fns map[string]func([]byte) ([]byte, time.Duration, error)) error {
+	for key, fn := range fns {
+		if strings.HasPrefix(key, "hama:analysis:") {
+			fns[key] = func(cur []byte) ([]byte, time.Duration, error) {
+				v, ttl, err := fn(cur)
+				r.last = ttl
+				return v, ttl, err
+			}
+		}
+	}
+	return r.Store.UpdateAll(ctx, fns)
 }
 
 // A symbol the exchange refuses is reported with its reason; its previous cached value stays, and

@@ -16,6 +16,18 @@ type writtenDocuments struct {
 	docs map[string]writtenDocument
 }
 
+var memoInit sync.Mutex
+
+// memo is the pipeline's writtenDocuments, created on first use.
+func (p *Pipeline) memo() *writtenDocuments {
+	memoInit.Lock()
+	defer memoInit.Unlock()
+	if p.written == nil {
+		p.written = &writtenDocuments{docs: map[string]writtenDocument{}}
+	}
+	return p.written
+}
+
 type writtenDocument struct {
 	raw []byte
 	doc analysis.Document
@@ -39,9 +51,6 @@ func (w *writtenDocuments) lookup(symbol string, current []byte) (analysis.Docum
 func (w *writtenDocuments) remember(symbol string, raw []byte, doc analysis.Document) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.docs == nil {
-		w.docs = map[string]writtenDocument{}
-	}
 	w.docs[symbol] = writtenDocument{raw: raw, doc: doc}
 }
 
