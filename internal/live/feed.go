@@ -48,7 +48,7 @@ type feed struct {
 type series struct {
 	mu      sync.Mutex
 	loaded  bool            // backfilled over REST
-	candles []market.Candle // closed candles, contiguous in open time
+	candles []bar           // closed candles, contiguous in open time
 	pending []market.Candle // closes that arrived during the backfill
 	written time.Time       // when its result was last written (our clock)
 }
@@ -234,12 +234,16 @@ func (f *feed) update(ctx context.Context, symbol string, streams []klinestream.
 			errs = append(errs, fmt.Errorf("%s %s: %w", symbol, targets[i].Interval, err))
 		}
 		if s.loaded && (grew || always && f.expiresBeforeNextResync(s, job)) {
-			windows[targets[i].Interval] = s.candles
+			windows[targets[i].Interval] = candlesOf(s.candles)
 			written[targets[i]] = true
 		}
 	}
 	if len(windows) > 0 {
-		if _, err := f.m.Writer.AnalyzeCandles(ctx, job, symbol, windows); err != nil {
+		_, err := f.m.Writer.AnalyzeCandles(ctx, job, symbol, windows)
+		for _, w := range windows {
+			release(w)
+		}
+		if err != nil {
 			return nil, errors.Join(append(errs, err)...)
 		}
 		now := f.m.Clock.Now()
@@ -273,11 +277,11 @@ func (f *feed) extend(ctx context.Context, s *series, job refresh.Job, st klines
 			n := copy(s.candles, s.candles[len(s.candles)-job.Candles+1:])
 			s.candles = s.candles[:n]
 		}
-		s.candles = append(s.candles, c)
+		s.candles = append(s.candles, barOf(c))
 		added++
 	}
 	for _, c := range candles {
-		last := s.candles[len(s.candles)-1].OpenTime
+		last := s.candles[len(s.candles)-1].openTime()
 		if !c.OpenTime.After(last) {
 			continue // known already
 		}
@@ -345,14 +349,17 @@ func (f *feed) catchUp(ctx context.Context, s *series, job refresh.Job, st kline
 		if len(candles) == 0 {
 			return false, errors.New("the exchange has no closed candles")
 		}
-		s.candles = append(make([]market.Candle, 0, job.Candles), candles[max(len(candles)-job.Candles, 0):]...)
+		s.candles = make([]bar, 0, job.Candles)
+		for _, c := range candles[max(len(candles)-job.Candles, 0):] {
+			s.candles = append(s.candles, barOf(c))
+		}
 		s.loaded = true
 		pending := s.pending
 		s.pending = nil
 		_, err = f.extend(ctx, s, job, st, pending)
 		return true, err
 	}
-	next := market.NextOpen(st.Interval, s.candles[len(s.candles)-1].OpenTime)
+	next := market.NextOpen(st.Interval, s.candles[len(s.candles)-1].openTime())
 	if market.NextOpen(st.Interval, next).After(now.Add(-grace)) {
 		return false, nil // the next candle has not closed (long enough) yet
 	}

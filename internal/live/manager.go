@@ -26,7 +26,8 @@ import (
 
 // Writer is the refresh pipeline's side of stream mode; refresh.Pipeline implements it.
 type Writer interface {
-	// AnalyzeCandles analyses held candles (by timeframe) of symbol and merges the results into the cache.
+	// AnalyzeCandles analyses held candles (by timeframe) of symbol and merges the results into the
+	// cache. The candles are lent for the call: it must not keep them.
 	AnalyzeCandles(ctx context.Context, job refresh.Job, symbol string, candles map[string][]market.Candle) ([]analysis.SignalChange, error)
 	// Symbols are the symbols a run of job covers now.
 	Symbols(ctx context.Context, job refresh.Job) ([]string, error)
