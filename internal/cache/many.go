@@ -25,7 +25,7 @@ func (c *Cache) UpdateAll(ctx context.Context, fns map[string]UpdateFunc) error 
 		return c.updateEach(ctx, fns)
 	}
 	defer c.writes.RUnlock()
-	start := c.mem.now()
+	start := c.mem.clock.Now()
 	written, err := c.updateAll(ctx, fns)
 	var fnErr updateFuncError
 	switch {

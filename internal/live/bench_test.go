@@ -106,14 +106,14 @@ func BenchmarkBurst5000(b *testing.B) {
 		<-done
 		b.ReportMetric(float64(time.Since(pushed).Milliseconds()), "burst_ms")
 		b.ReportMetric(float64(obs.lastArrival.Sub(pushed).Milliseconds()), "last_arrival_ms") // the exchange's push and our reading
-		b.ReportMetric(1000*(processCPU()-cpu0), "process_cpu_ms") // the operator's side and the exchange's
+		b.ReportMetric(1000*(processCPU()-cpu0), "process_cpu_ms")                             // the operator's side and the exchange's
 		b.ReportMetric(1000*(redisCPU(b, store)-redisCPU0), "redis_cpu_ms")
 		obs.mu.Lock()
 		all = append(all, obs.lags...)
 		obs.mu.Unlock()
 	}
 	b.ReportMetric(float64(writer.calls.Load()), "cache_writes")
-	b.ReportMetric(float64(mem.HeapAlloc)/(1<<20), "live_heap_MiB") // after the backfill: series, the cache's memory copy
+	b.ReportMetric(float64(mem.HeapAlloc)/(1<<20), "live_heap_MiB")      // after the backfill: series, the cache's memory copy
 	b.ReportMetric(float64(store.Stats().Fallbacks), "memory_fallbacks") // calls memory answered: Redis was down
 	slices.Sort(all)
 	b.ReportMetric(float64(quantile(all, 0.99).Microseconds())/1000, "arrival_to_cache_p99_ms")
