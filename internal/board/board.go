@@ -123,12 +123,16 @@ type snapshot struct {
 	docs      map[string]analysis.Document
 	raw       map[string][]byte // the cached values, to tell what changed
 	schedules map[string][]string
+	columns   []string
+	// rows holds each symbol's row as HTML, without its data age: rendered when the document, its
+	// schedules or the columns changed, else the previous snapshot's.
+	rows map[string][]byte
 }
 
-// read loads every cached analysis. A value equal to the previous read's is not decoded again: the
-// stream reads the whole cache every second, and a page of 1000 symbols need not decode 1000
-// documents. A key that vanished or does not decode is left out. Snapshots are never modified once
-// made, so readers share them.
+// read loads every cached analysis. A value equal to the previous read's is not decoded or rendered
+// again: the stream reads the whole cache every second, and a page of 1000 symbols need not decode
+// 1000 documents. A key that vanished or does not decode is left out. Snapshots are never modified
+// once made, so readers share them.
 func (b *Board) read(ctx context.Context) (snapshot, error) {
 	b.mu.Lock()
 	prev := b.last
@@ -147,7 +151,9 @@ func (b *Board) readSince(ctx context.Context, prev snapshot) (snapshot, error) 
 	if err != nil {
 		return snapshot{}, err
 	}
-	s := snapshot{docs: make(map[string]analysis.Document, len(keys)), raw: make(map[string][]byte, len(keys))}
+	s := snapshot{docs: make(map[string]analysis.Document, len(keys)), raw: make(map[string][]byte, len(keys)),
+		rows: make(map[string][]byte, len(keys))}
+	docs := make([]analysis.Document, 0, len(keys))
 	for _, k := range keys {
 		e, err := b.cfg.Cache.Get(ctx, k)
 		if errors.Is(err, cache.ErrNotFound) {
@@ -167,24 +173,30 @@ func (b *Board) readSince(ctx context.Context, prev snapshot) (snapshot, error) 
 		}
 		s.symbols = append(s.symbols, symbol)
 		s.docs[symbol], s.raw[symbol] = doc, e.Value
+		docs = append(docs, doc)
 	}
 	slices.Sort(s.symbols)
+	s.columns = columnsOf(docs)
 	if b.cfg.Schedules != nil {
 		if s.schedules, err = b.cfg.Schedules(ctx); err != nil {
 			// The table is still worth showing; the schedule column stays empty.
 			b.cfg.Log.Info("could not list the schedules for the board", "error", err.Error())
 		}
 	}
-	return s, nil
-}
-
-// columns is the union of the documents' timeframes, shortest first.
-func (s snapshot) columns() []string {
-	docs := make([]analysis.Document, 0, len(s.docs))
-	for _, d := range s.docs {
-		docs = append(docs, d)
+	sameColumns := slices.Equal(prev.columns, s.columns)
+	for _, sym := range s.symbols {
+		if html, ok := prev.rows[sym]; ok && sameColumns && bytes.Equal(prev.raw[sym], s.raw[sym]) &&
+			slices.Equal(prev.schedules[sym], s.schedules[sym]) {
+			s.rows[sym] = html
+			continue
+		}
+		var buf bytes.Buffer
+		if err := b.pages.ExecuteTemplate(&buf, "row", rowOf(s.docs[sym], s.columns, s.schedules[sym])); err != nil {
+			return snapshot{}, fmt.Errorf("rendering the row of %s: %w", sym, err)
+		}
+		s.rows[sym] = buf.Bytes()
 	}
-	return columnsOf(docs)
+	return s, nil
 }
 
 // watermark is the newest updated_at, from the writers' clocks, which the event stream resumes from.
@@ -198,14 +210,25 @@ func (s snapshot) watermark() time.Time {
 	return w
 }
 
-// row is one symbol's row for the given columns.
-func (s snapshot) row(symbol string, columns []string, now time.Time) Row {
-	return rowOf(s.docs[symbol], columns, s.schedules[symbol], now)
+// row is one symbol's whole row: its cached HTML and the data age.
+func (s snapshot) row(symbol string) []byte {
+	return ageCell(slices.Clip(s.rows[symbol]), s.docs[symbol].UpdatedAt)
 }
 
+// ageCell appends a row's last cell, the age of its data, and closes the row. The time is written
+// for the page to compute and tick the age; it is formatted here, so it needs no escaping.
+func ageCell(row []byte, updated time.Time) []byte {
+	return fmt.Appendf(row, `<td class="age" data-sort-value="%d"><time datetime="%s"></time></td></tr>`,
+		updated.Unix(), updatedText(updated))
+}
+
+// updatedText is an updated_at as the page reads it: RFC 3339 in UTC with milliseconds.
+func updatedText(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
 type indexPage struct {
-	Columns   []string
-	Rows      []Row
+	Columns []string
+	// Rows are rendered by html/template (snapshot.rows), every cached value escaped.
+	Rows      []template.HTML
 	Schedules []string
 	Watermark string
 }
@@ -216,10 +239,10 @@ func (b *Board) index(w http.ResponseWriter, r *http.Request) {
 		b.fail(w, http.StatusServiceUnavailable, "the cache could not be read: "+err.Error())
 		return
 	}
-	now := b.cfg.Clock.Now()
-	page := indexPage{Columns: s.columns(), Watermark: s.watermark().UTC().Format(time.RFC3339Nano)}
+	page := indexPage{Columns: s.columns, Watermark: s.watermark().UTC().Format(time.RFC3339Nano),
+		Rows: make([]template.HTML, 0, len(s.symbols))}
 	for _, sym := range s.symbols {
-		page.Rows = append(page.Rows, s.row(sym, page.Columns, now))
+		page.Rows = append(page.Rows, template.HTML(s.row(sym))) //nolint:gosec // rendered by html/template
 	}
 	for _, names := range s.schedules {
 		page.Schedules = append(page.Schedules, names...)
@@ -234,7 +257,7 @@ type symbolPage struct {
 	Timeframe  string
 	Timeframes []string
 	Columns    []string
-	Row        Row
+	Row        template.HTML
 	// TradingView is the symbol as TradingView names it: BINANCE:BTCUSDT, BINANCE:BTCUSDT.P for
 	// the perpetual future, the bare symbol for simulated data.
 	TradingView string
@@ -292,13 +315,19 @@ func (b *Board) symbol(w http.ResponseWriter, r *http.Request) {
 			schedules = m[symbol]
 		}
 	}
-	row := rowOf(doc, columns, schedules, b.cfg.Clock.Now())
+	row := rowOf(doc, columns, schedules)
+	var buf bytes.Buffer
+	if err := b.pages.ExecuteTemplate(&buf, "row", row); err != nil {
+		b.fail(w, http.StatusInternalServerError, err.Error())
+		return
+	}
 	b.render(w, r, "symbol.html", symbolPage{Symbol: symbol, Timeframe: tf, Timeframes: columns, Columns: columns,
-		Row: row, TradingView: tradingViewSymbol(symbol, row)})
+		Row:         template.HTML(ageCell(buf.Bytes(), doc.UpdatedAt)), //nolint:gosec // rendered by html/template
+		TradingView: tradingViewSymbol(symbol, row)})
 }
 
 // render executes a page into a buffer first, so that a template error is a clean 500, and
-// compresses it for browsers that accept gzip (the board of 1000 symbols is 2 MiB of HTML).
+// compresses it for browsers that accept gzip (the board of 1000 symbols is 1 MiB of HTML).
 func (b *Board) render(w http.ResponseWriter, r *http.Request, name string, data any) {
 	var buf bytes.Buffer
 	if err := b.pages.ExecuteTemplate(&buf, name, data); err != nil {

@@ -112,8 +112,8 @@ func TestBoardRowsAndCells(t *testing.T) {
 		}
 		for _, tf := range []string{"15m", "1h"} {
 			r := doc.Timeframes[tf]
-			want := fmt.Sprintf(`data-timeframe="%s" data-color="%s" data-summary="%s" data-trend="%s" data-strength="%d"`,
-				tf, r.HAMA.Color, r.Signal.Summary, r.MA.Trend, r.MA.Strength)
+			want := fmt.Sprintf(`data-timeframe="%s" data-color="%s" data-summary="%s" data-trend="%s"`,
+				tf, r.HAMA.Color, r.Signal.Summary, r.MA.Trend)
 			if !strings.Contains(row, want) {
 				t.Errorf("%s %s: the cell lacks %s:\n%s", sym, tf, want, row)
 			}
@@ -133,21 +133,12 @@ func TestBoardRowsAndCells(t *testing.T) {
 func TestAgreement(t *testing.T) {
 	cell := func(summary string) hama.Result { r := hama.Result{}; r.Signal.Summary = summary; return r }
 	doc := analysis.Document{Symbol: "X", Timeframes: map[string]hama.Result{"15m": cell("bullish"), "1h": cell("bullish")}}
-	if a := rowOf(doc, []string{"15m", "1h", "4h"}, nil, start).Agreement; a.Summary != "bullish" || a.Total != 2 {
+	if a := rowOf(doc, []string{"15m", "1h", "4h"}, nil).Agreement; a.Summary != "bullish" || a.Total != 2 {
 		t.Errorf("two bullish timeframes and a missing one: %+v", a)
 	}
 	doc.Timeframes["4h"] = cell("bearish")
-	if a := rowOf(doc, []string{"15m", "1h", "4h"}, nil, start).Agreement; a.Summary != "mixed" || a.Count != 2 || a.Total != 3 {
+	if a := rowOf(doc, []string{"15m", "1h", "4h"}, nil).Agreement; a.Summary != "mixed" || a.Count != 2 || a.Total != 3 {
 		t.Errorf("two bullish and one bearish: %+v", a)
-	}
-}
-
-func TestAges(t *testing.T) {
-	for d, want := range map[time.Duration]string{-time.Second: "0s", 42 * time.Second: "42s", 7*time.Minute + 59*time.Second: "7m",
-		3 * time.Hour: "3h", 47 * time.Hour: "47h", 72 * time.Hour: "3d"} {
-		if got := age(start.Add(d), start); got != want {
-			t.Errorf("age %s = %q, want %q", d, got, want)
-		}
 	}
 }
 
@@ -155,7 +146,6 @@ func TestEveryCachedValueIsEscaped(t *testing.T) {
 	f := newFixture(t, func(c *Config) { c.Schedules = nil })
 	doc := f.analyse("EVILUSDT", start)
 	r := doc.Timeframes["15m"]
-	r.Signal.Text = `</td><script>alert("text")</script>`
 	r.Signal.Summary = `"><script>alert("summary")</script>`
 	r.HAMA.Color = `red" onmouseover="alert(1)`
 	r.Bollinger.Zone = `<img src=x onerror=alert(2)>`
@@ -168,7 +158,7 @@ func TestEveryCachedValueIsEscaped(t *testing.T) {
 			t.Errorf("the page carries %q unescaped", raw)
 		}
 	}
-	for _, escaped := range []string{`&lt;script&gt;alert(&#34;text&#34;)`, `&lt;img src=x onerror=alert(2)&gt;`, `&lt;b&gt;EVIL&lt;/b&gt;`} {
+	for _, escaped := range []string{`&#34;&gt;&lt;script&gt;alert(&#34;summary&#34;)&lt;/script&gt;`, `&lt;img src=x onerror=alert(2)&gt;`, `&lt;b&gt;EVIL&lt;/b&gt;`} {
 		if !strings.Contains(body, escaped) {
 			t.Errorf("the page lacks the escaped %q", escaped)
 		}
@@ -381,6 +371,63 @@ func TestStreamSendsOnlyWhatChanged(t *testing.T) {
 			t.Fatal("the hub still polls after the last browser left")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A refresh that computes the same values (no new candle) moves only the documents' times: the
+// stream sends those times, one event for all the rows, not the rows.
+func TestStreamSendsOnlyTheTimeOfAnUnchangedRow(t *testing.T) {
+	f := newFixture(t)
+	docs := map[string]analysis.Document{}
+	for _, sym := range []string{"BTCUSDT", "ETHUSDT"} {
+		docs[sym] = f.analyse(sym, start)
+		f.store("hama:analysis:"+sym, docs[sym])
+	}
+	all, stopAll := f.stream("?since="+start.Format(time.RFC3339Nano), nil)
+	defer stopAll()
+	one, stopOne := f.stream("?symbol=ETHUSDT&since="+start.Format(time.RFC3339Nano), nil)
+	defer stopOne()
+	for _, events := range []<-chan sse{all, one} {
+		if ev := next(t, events); ev.name != "ready" {
+			t.Fatalf("%+v", ev)
+		}
+	}
+
+	later := start.Add(30 * time.Second)
+	for sym, doc := range docs {
+		doc.UpdatedAt = later
+		for tf, r := range doc.Timeframes {
+			r.ComputedAt, r.ExpiresAt = later, later.Add(time.Hour)
+			doc.Timeframes[tf] = r
+		}
+		f.store("hama:analysis:"+sym, doc)
+	}
+	f.tick()
+	want := updatedText(later)
+	ev := next(t, all)
+	var times map[string]string
+	if ev.name != "updated" || json.Unmarshal([]byte(ev.data), &times) != nil ||
+		times["BTCUSDT"] != want || times["ETHUSDT"] != want || len(times) != 2 {
+		t.Fatalf("after rewriting two documents with the same values: %+v", ev)
+	}
+	if ev := next(t, one); ev.name != "updated" || ev.data != `{"ETHUSDT":"`+want+`"}` {
+		t.Fatalf("the one-symbol stream: %+v", ev)
+	}
+	// The page renders the same rows, with the new time in the data age.
+	if _, body := f.get("/board/"); !strings.Contains(body, `<time datetime="`+want+`">`) {
+		t.Error("the page does not show the new updated_at")
+	}
+
+	// A new candle changes the row: the row is sent.
+	f.store("hama:analysis:BTCUSDT", f.analyse("BTCUSDT", start.Add(15*time.Minute)))
+	f.tick()
+	if ev := next(t, all); ev.name != "row" || !strings.Contains(ev.data, `"symbol":"BTCUSDT"`) {
+		t.Fatalf("after a new candle: %+v", ev)
+	}
+	select {
+	case ev := <-one:
+		t.Fatalf("the ETHUSDT stream got %+v", ev)
+	case <-time.After(200 * time.Millisecond):
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -22,8 +21,8 @@ type event struct {
 	data []byte
 }
 
-// rowEvent is the data of a "row" event: the row's HTML, rendered (and escaped) by the same
-// template as the page, or nothing when the symbol left the cache ("remove").
+// rowEvent is the data of a "row" event: the row's HTML, the same (escaped) bytes as the page's, or
+// nothing when the symbol left the cache ("remove").
 type rowEvent struct {
 	Symbol string `json:"symbol"`
 	HTML   string `json:"html,omitempty"`
@@ -88,12 +87,18 @@ func (h *hub) listening() bool {
 	return h.stop != nil
 }
 
-// broadcast hands ev to every subscriber that wants it, dropping those whose buffer is full.
+// broadcast hands ev, about symbol ("" for every symbol), to every subscriber that wants it.
 func (h *hub) broadcast(ev event, symbol string) {
+	h.send(func(s *subscriber) (event, bool) { return ev, s.symbol == "" || symbol == "" || s.symbol == symbol })
+}
+
+// send hands each subscriber the event eventFor gives it, if any, dropping those whose buffer is full.
+func (h *hub) send(eventFor func(*subscriber) (event, bool)) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
-		if s.symbol != "" && symbol != "" && s.symbol != symbol {
+		ev, ok := eventFor(s)
+		if !ok {
 			continue
 		}
 		select {
@@ -112,8 +117,6 @@ func (h *hub) broadcast(ev event, symbol string) {
 // state is what the loop saw at its last poll.
 type state struct {
 	snap      snapshot
-	schedules map[string]string
-	columns   []string
 	feed      []Signal
 	signals   []string // the feed's ids, newest first
 	watermark time.Time
@@ -146,10 +149,7 @@ func (h *hub) poll(ctx context.Context) (state, error) {
 	if err != nil {
 		return state{}, err
 	}
-	st := state{snap: snap, schedules: map[string]string{}, columns: snap.columns(), watermark: snap.watermark()}
-	for sym, names := range snap.schedules {
-		st.schedules[sym] = strings.Join(names, " ")
-	}
+	st := state{snap: snap, watermark: snap.watermark()}
 	if h.b.cfg.Signals != nil {
 		if st.feed, err = h.b.cfg.Signals(ctx, feedLength); err != nil {
 			return state{}, fmt.Errorf("reading the signals: %w", err)
@@ -164,25 +164,33 @@ func (h *hub) poll(ctx context.Context) (state, error) {
 // feedLength is how many recent signals each poll reads: more than a poll interval produces.
 const feedLength = 100
 
-// diff broadcasts what changed from prev to next: changed and new rows, removed symbols, new
-// signals (oldest first), and "columns" when the set of timeframes changed (the page reloads).
+// diff broadcasts what changed from prev to next: the rows whose HTML changed, new ones, removed
+// symbols, new signals (oldest first), and "columns" when the set of timeframes changed (the page
+// reloads). A document rewritten with the same values (a refresh without a new candle) changes
+// only its updated_at: those go together in one "updated" event, symbol to time, from which the
+// page sets the rows' data age.
 func (h *hub) diff(prev, next state) {
 	// The id is the watermark before these changes: a browser dropped halfway through them is sent
 	// all of them again when it reconnects (a row sent twice is harmless).
 	id := prev.watermark.UTC().Format(time.RFC3339Nano)
-	if prev.snap.raw != nil && !slices.Equal(prev.columns, next.columns) {
+	if prev.snap.raw != nil && !slices.Equal(prev.snap.columns, next.snap.columns) {
 		h.broadcast(event{name: "columns", id: id, data: []byte("{}")}, "")
 		return
 	}
-	now := h.b.cfg.Clock.Now()
+	updated := map[string]string{}
 	for _, sym := range next.snap.symbols {
-		if old, ok := prev.snap.raw[sym]; ok && bytes.Equal(old, next.snap.raw[sym]) && prev.schedules[sym] == next.schedules[sym] {
+		// An unchanged row is the same slice: comparing it costs nothing.
+		if old, ok := prev.snap.rows[sym]; !ok || !bytes.Equal(old, next.snap.rows[sym]) {
+			if ev, err := rowEventOf(next.snap, sym, id); err == nil {
+				h.broadcast(ev, sym)
+			}
 			continue
 		}
-		if ev, err := h.rowEvent(next.snap.row(sym, next.columns, now), id); err == nil {
-			h.broadcast(ev, sym)
+		if t := next.snap.docs[sym].UpdatedAt; !t.Equal(prev.snap.docs[sym].UpdatedAt) {
+			updated[sym] = updatedText(t)
 		}
 	}
+	h.broadcastUpdated(updated, id)
 	for sym := range prev.snap.raw {
 		if _, ok := next.snap.raw[sym]; !ok {
 			data, _ := json.Marshal(rowEvent{Symbol: sym})
@@ -199,12 +207,25 @@ func (h *hub) diff(prev, next state) {
 	}
 }
 
-func (h *hub) rowEvent(row Row, id string) (event, error) {
-	var buf bytes.Buffer
-	if err := h.b.pages.ExecuteTemplate(&buf, "row", row); err != nil {
-		return event{}, err
+// broadcastUpdated sends the new times in one "updated" event; a browser that watches one symbol
+// gets only that symbol's.
+func (h *hub) broadcastUpdated(updated map[string]string, id string) {
+	if len(updated) == 0 {
+		return
 	}
-	data, err := json.Marshal(rowEvent{Symbol: row.Symbol, HTML: buf.String()})
+	all, _ := json.Marshal(updated)
+	h.send(func(s *subscriber) (event, bool) {
+		if s.symbol == "" {
+			return event{name: "updated", id: id, data: all}, true
+		}
+		t, ok := updated[s.symbol]
+		data, _ := json.Marshal(map[string]string{s.symbol: t})
+		return event{name: "updated", id: id, data: data}, ok
+	})
+}
+
+func rowEventOf(s snapshot, symbol, id string) (event, error) {
+	data, err := json.Marshal(rowEvent{Symbol: symbol, HTML: string(s.row(symbol))})
 	return event{name: "row", id: id, data: data}, err
 }
 
@@ -271,7 +292,6 @@ func (b *Board) catchUp(ctx context.Context, w http.ResponseWriter, since time.T
 	if err != nil {
 		return fmt.Errorf("%w: %w", errCacheRead, err)
 	}
-	columns, now := snap.columns(), b.cfg.Clock.Now()
 	id := snap.watermark().UTC().Format(time.RFC3339Nano)
 	if _, err := fmt.Fprintf(w, "retry: 1000\n\n"); err != nil {
 		return err
@@ -280,7 +300,7 @@ func (b *Board) catchUp(ctx context.Context, w http.ResponseWriter, since time.T
 		if !snap.docs[sym].UpdatedAt.After(since) || (symbol != "" && sym != symbol) {
 			continue
 		}
-		ev, err := b.hub.rowEvent(snap.row(sym, columns, now), id)
+		ev, err := rowEventOf(snap, sym, id)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,6 @@
 package board
 
 import (
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -18,20 +17,15 @@ const (
 	neutral = "neutral"
 )
 
-// Row is one cached symbol as the board shows it. Its fields are plain values, formatted once, so
-// that the template (which reaches fields by reflection) renders a thousand rows quickly.
+// Row is one cached symbol as the board shows it: what the "row" template renders, once per change of
+// the cached document (snapshot.rows keeps the HTML).
 type Row struct {
 	Symbol string
 	// Schedules are the "namespace/name" of the schedules that cover the symbol, space-separated.
-	Schedules     string
-	ScheduleNames []string
+	Schedules string
 	// Cells follow the board's columns; a timeframe the symbol lacks is a cell with Missing set.
 	Cells     []Cell
 	Agreement Agreement
-	UpdatedAt time.Time
-	// Updated is UpdatedAt in RFC3339 with milliseconds; UpdatedAge its age at rendering.
-	Updated, UpdatedAge string
-	UpdatedUnix         int64
 }
 
 // Cell is one timeframe of a symbol.
@@ -42,17 +36,16 @@ type Cell struct {
 	// Color is the HAMA colour, Summary the signal summary, Trend and Strength the MA's.
 	Color, Summary, Trend string
 	Strength              int
-	// Cross is the last cross's direction (up, down, none); CrossAt its time (RFC3339) and CrossAge
-	// its age, empty without one; BarsSince -1 without one.
-	Cross, CrossAt, CrossAge string
-	BarsSince                int
-	MaintainBullish          bool
-	MaintainBearish          bool
-	Zone                     string
-	Squeeze                  bool
+	// Cross is the last cross's direction (up, down, none); CrossAt its time (RFC3339), empty
+	// without one (the page shows its age); BarsSince -1 without one.
+	Cross, CrossAt  string
+	BarsSince       int
+	MaintainBullish bool
+	MaintainBearish bool
+	Zone            string
+	Squeeze         bool
 	// Candle is the analysed candle's close time (RFC3339).
 	Candle string
-	Text   string
 	// Score orders cells for sorting: bearish strength 5 lowest, neutral 0, bullish strength 5 highest.
 	Score int
 }
@@ -66,13 +59,13 @@ type Agreement struct {
 	Score int
 }
 
-func cellOf(tf string, r hama.Result, now time.Time) Cell {
+func cellOf(tf string, r hama.Result) Cell {
 	c := Cell{Timeframe: tf, Source: r.Source, Color: r.HAMA.Color, Summary: r.Signal.Summary, Trend: r.MA.Trend,
 		Strength: r.MA.Strength, Cross: r.Cross.Last, BarsSince: -1, MaintainBullish: r.MaintainBullish,
 		MaintainBearish: r.MaintainBearish, Zone: r.Bollinger.Zone, Squeeze: r.Bollinger.Squeeze,
-		Candle: rfc3339(r.CandleCloseTime), Text: r.Signal.Text}
+		Candle: rfc3339(r.CandleCloseTime)}
 	if r.Cross.LastTime != nil {
-		c.CrossAt, c.CrossAge = rfc3339(*r.Cross.LastTime), age(now, *r.Cross.LastTime)
+		c.CrossAt = rfc3339(*r.Cross.LastTime)
 	}
 	if r.Cross.BarsSince != nil {
 		c.BarsSince = *r.Cross.BarsSince
@@ -86,11 +79,10 @@ func cellOf(tf string, r hama.Result, now time.Time) Cell {
 	return c
 }
 
-// rowOf builds the row of one cached document for the given columns, its ages as of now.
-func rowOf(doc analysis.Document, columns []string, schedules []string, now time.Time) Row {
-	row := Row{Symbol: doc.Symbol, ScheduleNames: schedules, Schedules: strings.Join(schedules, " "),
-		UpdatedAt: doc.UpdatedAt, Updated: doc.UpdatedAt.UTC().Format("2006-01-02T15:04:05.000Z07:00"),
-		UpdatedAge: age(now, doc.UpdatedAt), UpdatedUnix: doc.UpdatedAt.Unix()}
+// rowOf builds the row of one cached document for the given columns. It holds no age: the page
+// computes ages from the times, so a row changes only when what it shows changes.
+func rowOf(doc analysis.Document, columns []string, schedules []string) Row {
+	row := Row{Symbol: doc.Symbol, Schedules: strings.Join(schedules, " ")}
 	counts := map[string]int{}
 	for _, tf := range columns {
 		r, ok := doc.Timeframes[tf]
@@ -98,7 +90,7 @@ func rowOf(doc analysis.Document, columns []string, schedules []string, now time
 			row.Cells = append(row.Cells, Cell{Timeframe: tf, Missing: true, Score: -99})
 			continue
 		}
-		row.Cells = append(row.Cells, cellOf(tf, r, now))
+		row.Cells = append(row.Cells, cellOf(tf, r))
 		row.Agreement.Total++
 		counts[r.Signal.Summary]++
 	}
@@ -137,21 +129,4 @@ func columnsOf(docs []analysis.Document) []string {
 		return slices.Index(market.Intervals, a) - slices.Index(market.Intervals, b)
 	})
 	return out
-}
-
-// age is a short human age (42s, 7m, 3h, 2d); board.js ticks the same text on the page.
-func age(now, t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	d := max(now.Sub(t), 0)
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%ds", int(d.Seconds()))
-	case d < time.Hour:
-		return fmt.Sprintf("%dm", int(d.Minutes()))
-	case d < 48*time.Hour:
-		return fmt.Sprintf("%dh", int(d.Hours()))
-	}
-	return fmt.Sprintf("%dd", int(d.Hours()/24))
 }

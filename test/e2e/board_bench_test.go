@@ -2,9 +2,13 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -39,33 +43,58 @@ func BenchmarkBoard1000Symbols(b *testing.B) {
 	})
 	board := "http://" + op.api + "/board/"
 
-	// The page as the server renders it.
-	start := time.Now()
-	page, err := httpGet(board)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ReportMetric(float64(time.Since(start).Milliseconds()), "server_render_ms")
-	b.ReportMetric(float64(len(page))/1024, "page_KiB")
-	if n := strings.Count(string(page), "<tr data-symbol="); n != 1000 {
-		b.Fatalf("the page has %d rows, want 1000", n)
+	// The page as the server renders it: first when the board has not read the run's documents yet
+	// (it decodes all 1000 and renders their rows), then again (rows kept from the first read).
+	for _, phase := range []string{"cold", "warm"} {
+		start := time.Now()
+		page, err := httpGet(board)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(float64(time.Since(start).Milliseconds()), "server_render_"+phase+"_ms")
+		if n := strings.Count(string(page), "<tr data-symbol="); n != 1000 {
+			b.Fatalf("the page has %d rows, want 1000", n)
+		}
+		var gz bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+		_, _ = zw.Write(page)
+		_ = zw.Close()
+		b.ReportMetric(float64(len(page))/1024, "page_KiB")
+		b.ReportMetric(float64(gz.Len())/1024, "page_gzip_KiB")
 	}
 
-	// In the browser: navigation to interactive, the stream connected, a filter and a sort.
+	// In the browser: loads of the page, each timed by the browser (navigation timing, first
+	// contentful paint, and the page's own "board-usable" mark: the first frame after the whole table
+	// is in the page and the sort and filter controls are bound), then a filter and a sort.
 	br := newBrowser(b)
-	start = time.Now()
-	br.run("opening the board", chromedp.Navigate(board))
-	br.waitFor("the stream is live", `document.getElementById('live').dataset.state === 'live'`, 60*time.Second)
-	b.ReportMetric(float64(time.Since(start).Milliseconds()), "open_to_live_ms")
-	nav := eval[map[string]float64](br, `(() => { const n = performance.getEntriesByType('navigation')[0];
-		const fcp = performance.getEntriesByName('first-contentful-paint')[0];
-		return {response: n.responseEnd, interactive: n.domInteractive, dcl: n.domContentLoadedEventEnd, load: n.loadEventEnd,
-			fcp: fcp ? fcp.startTime : -1} })()`)
-	b.ReportMetric(nav["response"], "response_end_ms")
-	b.ReportMetric(nav["fcp"], "first_contentful_paint_ms")
-	b.ReportMetric(nav["interactive"], "dom_interactive_ms")
-	b.ReportMetric(nav["dcl"], "dom_content_loaded_ms")
-	b.ReportMetric(nav["load"], "load_event_ms")
+	const loads = 3
+	metrics := map[string][]float64{}
+	for i := range loads {
+		start := time.Now()
+		br.run("opening the board", chromedp.Navigate(board))
+		br.waitFor("the page is usable and loaded", `performance.getEntriesByName('board-usable').length > 0 &&
+			performance.getEntriesByType('navigation')[0].loadEventEnd > 0`, 60*time.Second)
+		br.waitFor("the stream is live", `document.getElementById('live').dataset.state === 'live'`, 60*time.Second)
+		openToLive := float64(time.Since(start).Milliseconds())
+		nav := eval[map[string]float64](br, `(() => { const n = performance.getEntriesByType('navigation')[0];
+			const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+			return {response_end: n.responseEnd, first_contentful_paint: fcp ? fcp.startTime : -1,
+				dom_content_loaded: n.domContentLoadedEventEnd, usable: performance.getEntriesByName('board-usable')[0].startTime,
+				load_event: n.loadEventEnd,
+				rows: document.querySelectorAll('#board tbody tr').length,
+				aged: document.querySelectorAll('#board td.age time:not(:empty)').length} })()`)
+		if nav["rows"] != 1000 || nav["aged"] != 1000 {
+			b.Fatalf("load %d: %v rows, %v with their data age shown; want 1000", i+1, nav["rows"], nav["aged"])
+		}
+		nav["open_to_live"] = openToLive
+		b.Logf("load %d (ms): %v", i+1, nav)
+		for k, v := range nav {
+			metrics[k] = append(metrics[k], v)
+		}
+	}
+	for _, k := range []string{"response_end", "first_contentful_paint", "dom_content_loaded", "usable", "load_event", "open_to_live"} {
+		b.ReportMetric(median(metrics[k]), k+"_ms")
+	}
 	filter := eval[float64](br, `(() => { const el = document.getElementById('filter-text'); const t0 = performance.now();
 		el.value = 'B01'; el.dispatchEvent(new Event('input', {bubbles: true})); return performance.now() - t0 })()`)
 	b.ReportMetric(filter, "filter_ms")
@@ -91,6 +120,7 @@ func BenchmarkBoard1000Symbols(b *testing.B) {
 	c := <-events
 	b.ReportMetric(float64(c.rows), "one_symbol_row_events")
 	b.ReportMetric(float64(c.rowBytes)/float64(max(c.rows, 1)), "bytes_per_row_event")
+	b.ReportMetric(float64(c.updated), "one_symbol_updated_events")
 
 	ctx, cancel = context.WithCancel(context.Background())
 	defer cancel()
@@ -106,15 +136,17 @@ func BenchmarkBoard1000Symbols(b *testing.B) {
 	cancel()
 	c = <-events
 	b.ReportMetric(float64(c.rows), "full_run_row_events")
-	b.ReportMetric(float64(c.rowBytes)/1024, "full_run_KiB")
+	b.ReportMetric(float64(c.updated), "full_run_updated_events")
+	b.ReportMetric(float64(c.updatedSymbols), "full_run_updated_symbols")
+	b.ReportMetric(float64(c.rowBytes+c.updatedBytes)/1024, "full_run_KiB")
 	if errs := br.consoleErrors(); len(errs) > 0 {
 		b.Errorf("the browser reported errors:\n%s", strings.Join(errs, "\n"))
 	}
 }
 
-type sseCount struct{ rows, rowBytes int }
+type sseCount struct{ rows, rowBytes, updated, updatedSymbols, updatedBytes int }
 
-// countStream counts the row events of a board stream until ctx ends.
+// countStream counts the row and updated events of a board stream until ctx ends.
 func countStream(ctx context.Context, url string, out chan<- sseCount) {
 	var c sseCount
 	defer func() { out <- c }()
@@ -126,17 +158,32 @@ func countStream(ctx context.Context, url string, out chan<- sseCount) {
 	defer func() { _ = resp.Body.Close() }()
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)
-	row := false
+	var name string
 	for sc.Scan() {
 		line := sc.Text()
 		switch {
-		case line == "event: row":
-			row = true
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: ") && name == "row":
 			c.rows++
-		case strings.HasPrefix(line, "data: ") && row:
 			c.rowBytes += len(line)
+		case strings.HasPrefix(line, "data: ") && name == "updated":
+			var times map[string]string
+			_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &times)
+			c.updated++
+			c.updatedSymbols += len(times)
+			c.updatedBytes += len(line)
 		case line == "":
-			row = false
+			name = ""
 		}
 	}
+}
+
+// median is the middle value (the upper of the two middle ones for an even count).
+func median(values []float64) float64 {
+	if len(values) == 0 {
+		return 0
+	}
+	sorted := slices.Sorted(slices.Values(values))
+	return sorted[len(sorted)/2]
 }

@@ -138,6 +138,10 @@ func TestBoardInABrowser(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Fatalf("rows %v, want the cached symbols %v", got, want)
 		}
+		// The server sends times; the page shows every age (data age, last cross) computed from them.
+		if blank := eval[int](b, `document.querySelectorAll('#board time[datetime]:empty').length`); blank != 0 {
+			t.Errorf("%d times on the board show no age", blank)
+		}
 		schedules := eval[string](b, `document.querySelector('tr[data-symbol="LTCUSDT"]').dataset.schedules`)
 		if schedules != "default/majors default/watch" {
 			t.Errorf("LTCUSDT's schedules %q", schedules)

@@ -8,7 +8,8 @@
   const table = document.getElementById('board');
   const tbody = table ? table.tBodies[0] : null;
 
-  // Ages: the same short text as the server's (42s, 7m, 3h, 2d), from each <time data-age>.
+  // Ages (42s, 7m, 3h, 2d) are computed here, from each <time datetime>: the server sends times only,
+  // so that a row does not change just because time passed.
   function age(ms) {
     const s = Math.max(0, Math.floor(ms / 1000));
     if (s < 60) return s + 's';
@@ -18,14 +19,16 @@
   }
   function tickAges(root) {
     const now = Date.now();
-    for (const t of root.querySelectorAll('time[data-age]')) {
+    for (const t of root.querySelectorAll('time[datetime]')) {
       const text = age(now - Date.parse(t.getAttribute('datetime')));
       if (t.textContent !== text) t.textContent = text;
     }
   }
+  tickAges(document);
   setInterval(function () { tickAges(document); }, 5000);
 
-  // Sorting: a click on a column header sorts by that column's data-sort-value; again reverses.
+  // Sorting: a click on a column header sorts by that column's data-sort-value (else its text);
+  // again reverses.
   let sortColumn = -1;
   let sortDescending = false;
   function sortRows() {
@@ -34,7 +37,8 @@
     const numeric = th.dataset.type === 'num';
     const rows = Array.from(tbody.rows);
     const key = function (row) {
-      const v = row.cells[sortColumn] ? row.cells[sortColumn].dataset.sortValue || '' : '';
+      const cell = row.cells[sortColumn];
+      const v = cell ? cell.dataset.sortValue ?? cell.textContent : '';
       return numeric ? Number(v) : v;
     };
     const keyed = rows.map(function (row) { return [key(row), row.dataset.symbol, row]; });
@@ -118,7 +122,6 @@
     li.dataset.symbol = s.symbol;
     const when = document.createElement('time');
     when.setAttribute('datetime', s.candle_close_time);
-    when.dataset.age = '';
     when.textContent = age(Date.now() - Date.parse(s.candle_close_time));
     const link = document.createElement('a');
     link.href = '/board/symbol/' + encodeURIComponent(s.symbol) + '?timeframe=' + encodeURIComponent(s.timeframe);
@@ -170,14 +173,33 @@
     t.innerHTML = html.trim(); // server-rendered by html/template: every cached value is escaped
     return t.content.querySelector('tr');
   }
+  // Events wait for the next frame, and apply in their order: a background tab runs no frames, and
+  // applies everything when it shows again.
   let pending = [];
   let scheduled = false;
+  function setUpdated(tr, time) {
+    const td = tr.cells[tr.cells.length - 1]; // the data age, the last cell
+    td.dataset.sortValue = String(Math.floor(Date.parse(time) / 1000));
+    td.firstElementChild.setAttribute('datetime', time);
+    tickAges(td);
+  }
   function flush() {
     scheduled = false;
+    const rows = new Map();
+    for (const tr of tbody.rows) rows.set(tr.dataset.symbol, tr);
     const changed = [];
+    let touched = false;
     for (const r of pending) {
-      const current = tbody.querySelector('tr[data-symbol="' + CSS.escape(r.symbol) + '"]');
-      if (!r.html) { if (current) current.remove(); continue; }
+      if (r.updated) {
+        // Rows whose values did not change: only their time moved.
+        for (const symbol in r.updated) {
+          const tr = rows.get(symbol);
+          if (tr) { setUpdated(tr, r.updated[symbol]); touched = true; }
+        }
+        continue;
+      }
+      const current = rows.get(r.symbol);
+      if (!r.html) { if (current) { current.remove(); rows.delete(r.symbol); } continue; }
       const row = parseRow(r.html);
       if (!row) continue;
       tickAges(row);
@@ -185,6 +207,8 @@
       row.dataset.received = String(Date.now());
       if (current) current.replaceWith(row);
       else if (!pageSymbol) tbody.append(row);
+      else continue;
+      rows.set(r.symbol, row);
       changed.push(row);
       setTimeout(function () { row.classList.remove('changed'); }, 1500);
     }
@@ -192,7 +216,7 @@
     const empty = document.getElementById('empty');
     if (empty && tbody.rows.length) empty.remove();
     applyFilters(changed);
-    sortRows();
+    if (changed.length || touched) sortRows();
     body.dataset.updates = String(Number(body.dataset.updates || 0) + changed.length);
     document.dispatchEvent(new CustomEvent('board:rows', { detail: changed.map(function (r) { return r.dataset.symbol; }) }));
   }
@@ -209,8 +233,13 @@
     es.addEventListener('error', function () { setLive(es.readyState === EventSource.CLOSED ? 'disconnected' : 'reconnecting'); });
     es.addEventListener('row', function (e) { queue(JSON.parse(e.data)); });
     es.addEventListener('remove', function (e) { queue(JSON.parse(e.data)); });
+    es.addEventListener('updated', function (e) { queue({ updated: JSON.parse(e.data) }); });
     es.addEventListener('signal', function (e) { addSignal(JSON.parse(e.data), true); });
     es.addEventListener('columns', function () { location.reload(); });
   }
   if (tbody) connect();
+
+  // The first frame with the table in place and every control bound: the board is usable (the
+  // benchmark in test/e2e reads this mark).
+  requestAnimationFrame(function () { setTimeout(function () { performance.mark('board-usable'); }, 0); });
 })();
