@@ -308,6 +308,7 @@ func TestBoardInABrowser(t *testing.T) {
 		if href != "https://www.tradingview.com/chart/?symbol=BINANCE%3aBTCUSDT" {
 			t.Errorf("TradingView link %s", href)
 		}
+		b.waitFor("the row's change highlight fades", `!document.querySelector('#board tr.changed')`, 10*time.Second)
 		b.screenshot("symbol")
 	})
 
