@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -65,7 +67,7 @@ func (s *reviewServer) counts() (int32, int32) { return s.tokenReviews.Load(), s
 
 func kubeAuthorizerFor(t *testing.T, url string) *KubeAuthorizer {
 	t.Helper()
-	cs, err := kubernetes.NewForConfig(&rest.Config{Host: url})
+	cs, err := kubernetes.NewForConfig(&rest.Config{Host: url, QPS: -1}) // no client-side throttling: the reviews are what is counted
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,6 +146,38 @@ func TestKubeAuthorizerMapsReviewsToStatusesAndCachesThem(t *testing.T) {
 	}
 	if tr, _ := srv.counts(); tr != 4 {
 		t.Errorf("%d answered token reviews, want 4 (the refused one is not cached)", tr)
+	}
+}
+
+// One authorizer serves every request of the server: many callers at once, with the race detector
+// on (make test), get their own answers, and the cached answers keep the reviews far fewer than the
+// calls.
+func TestKubeAuthorizerServesConcurrentCallers(t *testing.T) {
+	srv := &reviewServer{}
+	ts := httptest.NewServer(srv)
+	defer ts.Close()
+	a := kubeAuthorizerFor(t, ts.URL)
+	want := map[string]int{"good": 200, "limited": 403, "bogus": 401}
+	const goroutines, calls = 16, 30
+	var wg sync.WaitGroup
+	errs := make(chan string, goroutines*calls)
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range calls {
+				token := []string{"good", "limited", "bogus"}[(g+i)%3]
+				if got := statusOf(a.Authorize(context.Background(), bearer(token), "update", "ns")); got != want[token] {
+					errs <- fmt.Sprintf("token %q: status %d, want %d", token, got, want[token])
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if tr, sar := srv.counts(); int(tr+sar) >= goroutines*calls/4 {
+		t.Errorf("%d token and %d access reviews for %d calls: the answers were not cached", tr, sar, goroutines*calls)
 	}
 }
 
