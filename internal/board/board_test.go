@@ -130,6 +130,46 @@ func TestBoardRowsAndCells(t *testing.T) {
 	}
 }
 
+// A row is rendered when its document, its schedules or the columns change, and kept otherwise.
+func TestRowsAreKeptUntilTheyChange(t *testing.T) {
+	schedules := map[string][]string{"BTCUSDT": {"default/majors"}}
+	f := newFixture(t, func(c *Config) {
+		c.Schedules = func(context.Context) (map[string][]string, error) { return schedules, nil }
+	})
+	for _, sym := range []string{"BTCUSDT", "ETHUSDT", "SOLUSDT"} {
+		f.store("hama:analysis:"+sym, f.analyse(sym, start))
+	}
+	ctx := context.Background()
+	first, err := f.board.read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.store("hama:analysis:ETHUSDT", f.analyse("ETHUSDT", start.Add(15*time.Minute)))
+	schedules = map[string][]string{"BTCUSDT": {"default/majors"}, "SOLUSDT": {"default/alts"}}
+	second, err := f.board.read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	same := func(sym string) bool { return &first.rows[sym][0] == &second.rows[sym][0] }
+	if !same("BTCUSDT") {
+		t.Error("an unchanged row was rendered again")
+	}
+	if same("ETHUSDT") || same("SOLUSDT") {
+		t.Error("a row whose document or schedules changed was kept")
+	}
+	if !strings.Contains(string(second.rows["SOLUSDT"]), `data-schedules="default/alts"`) {
+		t.Errorf("the new schedule is not in the row: %s", second.rows["SOLUSDT"])
+	}
+	f.store("hama:analysis:ETHUSDT", f.analyse("ETHUSDT", start, "15m", "1h", "4h"))
+	third, err := f.board.read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &third.rows["BTCUSDT"][0] == &second.rows["BTCUSDT"][0] || !strings.Contains(string(third.rows["BTCUSDT"]), `data-timeframe="4h"`) {
+		t.Error("a new column did not render every row again")
+	}
+}
+
 func TestAgreement(t *testing.T) {
 	cell := func(summary string) hama.Result { r := hama.Result{}; r.Signal.Summary = summary; return r }
 	doc := analysis.Document{Symbol: "X", Timeframes: map[string]hama.Result{"15m": cell("bullish"), "1h": cell("bullish")}}

@@ -166,6 +166,10 @@ func TestBoardInABrowser(t *testing.T) {
 		if got := visible(); !slices.Equal(got, []string{"DOGEUSDT", "DOTUSDT"}) {
 			t.Errorf("text 'do' shows %v", got)
 		}
+		// The rows are flex boxes: a hidden one must still take no room.
+		if shown := eval[int](b, `Array.from(document.querySelectorAll('#board tbody tr[hidden]')).filter(tr => getComputedStyle(tr).display !== 'none').length`); shown != 0 {
+			t.Errorf("%d rows hidden by the filter are displayed", shown)
+		}
 		setField("filter-text", "")
 		setField("filter-schedule", "default/alts")
 		if got := visible(); !slices.Equal(got, slices.Sorted(slices.Values(symbols[8:]))) {
