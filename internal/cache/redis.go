@@ -45,44 +45,71 @@ func (c *Cache) read(ctx context.Context, key string) ([]byte, time.Duration, er
 	return value, max(ttl.Val(), 0), nil
 }
 
-// update is a WATCH/GET/MULTI/SET/EXEC transaction, retried with a jittered backoff while other
-// writers change the key in between. It returns what it wrote; fn's error comes back as
-// updateFuncError.
-func (c *Cache) update(ctx context.Context, key string, fn UpdateFunc) (value []byte, ttl time.Duration, err error) {
+// write is what update wrote to a key.
+type write struct {
+	value []byte
+	ttl   time.Duration
+}
+
+// update is one WATCH/GET…/MULTI/SET…/EXEC transaction over the keys of fns, retried with a
+// jittered backoff while other writers change any of them in between. It returns what it wrote;
+// a fn's error comes back as updateFuncError.
+func (c *Cache) update(ctx context.Context, fns map[string]UpdateFunc) (map[string]write, error) {
+	keys := make([]string, 0, len(fns))
+	for k := range fns {
+		keys = append(keys, k)
+	}
+	var written map[string]write
 	txf := func(tx *redis.Tx) error {
-		current, err := tx.Get(ctx, key).Bytes()
-		if errors.Is(err, redis.Nil) {
-			current, err = nil, nil
-		}
-		if err != nil {
+		gets := make([]*redis.StringCmd, len(keys))
+		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, k := range keys {
+				gets[i] = p.Get(ctx, k)
+			}
+			return nil
+		}); err != nil && !errors.Is(err, redis.Nil) {
 			return err
 		}
-		if value, ttl, err = fn(current); err != nil {
-			return updateFuncError{err}
+		written = make(map[string]write, len(keys))
+		for i, k := range keys {
+			current, err := gets[i].Bytes()
+			if errors.Is(err, redis.Nil) {
+				current, err = nil, nil
+			}
+			if err != nil {
+				return err
+			}
+			value, ttl, err := fns[k](current)
+			if err != nil {
+				return updateFuncError{err}
+			}
+			written[k] = write{value, ttl}
 		}
-		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			if ttl <= 0 {
-				p.Del(ctx, key)
-			} else {
-				p.Set(ctx, key, value, ttl)
+		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			for k, w := range written {
+				if w.ttl <= 0 {
+					p.Del(ctx, k)
+				} else {
+					p.Set(ctx, k, w.value, w.ttl)
+				}
 			}
 			return nil
 		})
 		return err
 	}
 	for attempt := range maxUpdateRetries {
-		err := c.client.Watch(ctx, txf, key)
+		err := c.client.Watch(ctx, txf, keys...)
 		if !errors.Is(err, redis.TxFailedErr) {
-			return value, ttl, err
+			return written, err
 		}
 		backoff := time.Duration(rand.Int64N(int64(time.Millisecond) * int64(min(attempt+1, 10))))
 		select {
 		case <-time.After(backoff):
 		case <-ctx.Done():
-			return nil, 0, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
-	return nil, 0, fmt.Errorf("updating %s after %d attempts: %w", key, maxUpdateRetries, ErrUpdateConflict)
+	return nil, fmt.Errorf("updating %s after %d attempts: %w", strings.Join(keys, ", "), maxUpdateRetries, ErrUpdateConflict)
 }
 
 // updateFuncError carries fn's error through the transaction, so that it is not taken for a Redis
