@@ -109,11 +109,11 @@ func (c Config) validateNumbers() error {
 	return nil
 }
 
-// universalOptions maps the configuration onto go-redis. Sentinel sets MasterName, Cluster sets
-// IsClusterMode; redis.NewUniversalClient then builds the matching client.
 // invalidationSweep is how often go-redis reads the invalidations waiting on idle connections.
 const invalidationSweep = 100 * time.Millisecond
 
+// universalOptions maps the configuration onto go-redis. Sentinel sets MasterName, Cluster sets
+// IsClusterMode; redis.NewUniversalClient then builds the matching client.
 func (c Config) universalOptions() (*redis.UniversalOptions, error) {
 	opts := &redis.UniversalOptions{
 		Addrs: c.Addrs, Username: c.Username, Password: c.Password,
