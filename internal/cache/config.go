@@ -130,13 +130,14 @@ func (c Config) universalOptions() (*redis.UniversalOptions, error) {
 	if c.clientCacheApplies() {
 		// Client tracking needs RESP3, whose push messages carry the invalidations.
 		opts.Protocol = 3
-		opts.ClientSideCache = &tracker{LocalCache: redis.NewLocalCache(redis.CacheConfig{
-			MaxEntries: c.MemoryMaxEntries, MaxStaleness: c.ClientCacheMaxStaleness,
+		cfg := redis.CacheConfig{MaxEntries: c.MemoryMaxEntries, MaxStaleness: c.ClientCacheMaxStaleness,
 			// go-redis sweeps its idle connections for invalidations every 5 ms by default: more
 			// than half of an idle operator's CPU. Ten sweeps a second keep another replica's
 			// write visible here within 100 ms.
-			DrainInterval: invalidationSweep,
-		})}
+			DrainInterval: invalidationSweep}
+		opts.ClientSideCache = &tracker{LocalCache: redis.NewLocalCache(cfg)}
+		// The cache above is the one used; go-redis takes the sweep interval from this config only.
+		opts.ClientSideCacheConfig = &cfg
 	}
 	switch c.resolvedMode() {
 	case ModeSentinel:

@@ -44,6 +44,10 @@ func TestOptionsSelectTheTopology(t *testing.T) {
 			if _, tracked := o.ClientSideCache.(*tracker); tracked != tc.clientTracked || tracked != (o.Protocol == 3) {
 				t.Fatalf("client tracking %v with protocol %d, want tracking %v over RESP3", tracked, o.Protocol, tc.clientTracked)
 			}
+			// go-redis reads the idle connections' sweep interval from ClientSideCacheConfig only.
+			if tc.clientTracked && (o.ClientSideCacheConfig == nil || o.ClientSideCacheConfig.DrainInterval != invalidationSweep) {
+				t.Fatalf("invalidation sweep %+v, want every %s", o.ClientSideCacheConfig, invalidationSweep)
+			}
 			if sentinel := tc.master != ""; sentinel && (o.MasterName != "mymaster" || o.DB != 3 || o.SentinelPassword != "sp") {
 				t.Fatalf("sentinel options = %+v", o)
 			}
