@@ -327,7 +327,7 @@ func (b *Board) symbol(w http.ResponseWriter, r *http.Request) {
 }
 
 // render executes a page into a buffer first, so that a template error is a clean 500, and
-// compresses it for browsers that accept gzip (the board of 1000 symbols is 1 MiB of HTML).
+// compresses it for browsers that accept gzip (the board of 1000 symbols is 1.2 MiB of HTML).
 func (b *Board) render(w http.ResponseWriter, r *http.Request, name string, data any) {
 	var buf bytes.Buffer
 	if err := b.pages.ExecuteTemplate(&buf, name, data); err != nil {
