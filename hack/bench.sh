@@ -23,7 +23,7 @@ go test -run '^$' -bench . -benchmem ./internal/board/
 section "Whole system: 1000-symbol refresh, 200 schedules to Ready, operator RSS, the board of 1000 symbols in chromium, stream mode 1000 x 5"
 go test -run '^$' -bench . -benchtime 1x -timeout 30m ./test/e2e/
 
-section "Stream mode in process: 5000 candles closing at once, memory cache"
+section "Stream mode in process: 5000 candles closing at once, into a redis-server of its own"
 go test -run '^$' -bench Burst5000 -benchtime 1x ./internal/live/
 
 section "1000 schedules on one API server: first runs and intervals"
