@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
+	"k8s.io/utils/clock"
 
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/market/binance/klinestream"
@@ -134,38 +135,114 @@ func (f *feed) enqueue(k klinestream.Kline) {
 // maxBatch bounds the closed klines a worker takes at once.
 const maxBatch = 512
 
-// work applies closed klines. It takes every kline already queued, so that the timeframes of a
-// symbol that close together (all five on the hour) are written to its cache entry at once.
+// gatherWait bounds how long a worker holds a symbol's closed klines for its other timeframes
+// whose candles close at the same instant (all five at the top of an hour), so that they are
+// written in one merge; the exchange pushes them within a fraction of a second of each other.
+const gatherWait = 250 * time.Millisecond
+
+// gathering is a symbol's closed klines waiting for the rest of the timeframes closing with them.
+type gathering struct {
+	klines   []klinestream.Kline
+	want     map[string]bool // timeframes whose next candle closes with the first kline
+	deadline time.Time
+}
+
+func (g *gathering) complete() bool {
+	for _, k := range g.klines {
+		delete(g.want, k.Interval)
+	}
+	return len(g.want) == 0
+}
+
+// work applies closed klines. A symbol's kline waits (up to gatherWait) for the symbol's other
+// timeframes that close at the same instant, so that they are written to its cache entry at once;
+// a close no other timeframe shares is applied as soon as it arrives.
 func (f *feed) work(ctx context.Context, q chan klinestream.Kline) {
+	held := map[string]*gathering{}
+	var timer clock.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
 	for {
-		var batch []klinestream.Kline
+		var fire <-chan time.Time
+		if timer != nil {
+			fire = timer.C()
+		}
 		select {
 		case k := <-q:
-			batch = append(batch, k)
+			f.hold(held, k)
+		case <-fire:
+			timer = nil
 		case <-ctx.Done():
 			return
 		}
 	drain:
-		for len(batch) < maxBatch {
+		for range maxBatch {
 			select {
 			case k := <-q:
-				batch = append(batch, k)
+				f.hold(held, k)
 			default:
 				break drain
 			}
 		}
-		bySymbol := map[string][]klinestream.Kline{}
-		var order []string
-		for _, k := range batch {
-			if _, ok := bySymbol[k.Symbol]; !ok {
-				order = append(order, k.Symbol)
+		now := f.m.Clock.Now()
+		var next time.Time
+		for symbol, g := range held {
+			if g.complete() || !now.Before(g.deadline) {
+				delete(held, symbol)
+				f.apply(ctx, symbol, g.klines)
+			} else if next.IsZero() || g.deadline.Before(next) {
+				next = g.deadline
 			}
-			bySymbol[k.Symbol] = append(bySymbol[k.Symbol], k)
 		}
-		for _, symbol := range order {
-			f.apply(ctx, symbol, bySymbol[symbol])
+		if timer != nil {
+			timer.Stop()
+			timer = nil
+		}
+		if !next.IsZero() {
+			timer = f.m.Clock.NewTimer(next.Sub(now))
 		}
 	}
+}
+
+// hold adds k to its symbol's gathering, starting one with the timeframes that close with it.
+func (f *feed) hold(held map[string]*gathering, k klinestream.Kline) {
+	g := held[k.Symbol]
+	if g == nil {
+		g = &gathering{want: f.closingWith(k), deadline: f.m.Clock.Now().Add(gatherWait)}
+		held[k.Symbol] = g
+	}
+	g.klines = append(g.klines, k)
+}
+
+// closingWith are the timeframes of k's symbol whose next candle, by their series, closes when k's
+// does.
+func (f *feed) closingWith(k klinestream.Kline) map[string]bool {
+	f.mu.Lock()
+	timeframes := f.job.Timeframes
+	streams := make([]*series, len(timeframes))
+	for i, tf := range timeframes {
+		streams[i] = f.series[klinestream.Stream{Symbol: k.Symbol, Interval: tf}]
+	}
+	f.mu.Unlock()
+	want := map[string]bool{}
+	for i, s := range streams {
+		if s == nil {
+			continue
+		}
+		s.mu.Lock()
+		if s.loaded && len(s.candles) > 0 {
+			tf := timeframes[i]
+			next := market.NextOpen(tf, s.candles[len(s.candles)-1].openTime())
+			if market.NextOpen(tf, next).Add(-time.Millisecond).Equal(k.Candle.CloseTime) {
+				want[tf] = true
+			}
+		}
+		s.mu.Unlock()
+	}
+	return want
 }
 
 // apply appends closed klines of one symbol to their series and writes the new results.

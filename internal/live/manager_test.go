@@ -17,6 +17,7 @@ import (
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/market/binance/binancetest"
+	"github.com/hama-operator/hama-operator/internal/market/binance/klinestream"
 	"github.com/hama-operator/hama-operator/internal/refresh"
 	"github.com/hama-operator/hama-operator/internal/signals"
 )
@@ -164,6 +165,12 @@ func (h *harness) closedAt(symbol, tf string, close time.Time) {
 	if got.HAMA != want.HAMA || got.LastPrice != want.LastPrice {
 		h.t.Fatalf("%s %s from the stream: %+v %v\nfrom all candles: %+v %v", symbol, tf, got.HAMA, got.LastPrice, want.HAMA, want.LastPrice)
 	}
+}
+
+func (h *harness) closedMessages() int {
+	h.obs.mu.Lock()
+	defer h.obs.mu.Unlock()
+	return h.obs.byKind[klinestream.KindClosed]
 }
 
 func dur(tf string) time.Duration { return market.NextOpen(tf, time.Time{}).Sub(time.Time{}) }
@@ -374,4 +381,48 @@ func TestTheResyncRewritesOnlyResultsThatWouldExpireBeforeTheNextOne(t *testing.
 	if after, _ := h.result("BTCUSDT", "5m"); !after.ComputedAt.After(before.ComputedAt) {
 		t.Fatal("a result about to expire was not rewritten")
 	}
+}
+
+// The timeframes of a symbol whose candles close at the same instant are written in one merge,
+// even when the exchange sends them apart; a close whose sibling does not come is written once
+// gatherWait has passed.
+func TestTimeframesClosingTogetherAreOneWrite(t *testing.T) {
+	h := newHarness(t)
+	writer := &countingWriter{Pipeline: h.m.Writer.(*refresh.Pipeline)}
+	h.m.Writer = writer
+	start := h.ex.Now()
+	h.sync(job("BTCUSDT"))
+	h.eventually("2 streams", func() bool { return h.ex.Stats().Streams == 2 })
+	for range 4 {
+		h.advance(time.Minute)
+	}
+	h.closedAt("BTCUSDT", "1m", start.Add(4*time.Minute))
+
+	// At start+5m the 1m and the 5m candle close; the 1m one comes after the 5m one.
+	late := start.Add(4 * time.Minute)
+	h.ex.Skip("BTCUSDT", "1m", late)
+	writer.calls.Store(0)
+	closed := h.closedMessages()
+	h.advance(time.Minute)
+	h.eventually("the 5m close arrived", func() bool { return h.closedMessages() == closed+1 })
+	time.Sleep(50 * time.Millisecond) // time enough to be written alone, were it not held
+	h.ex.SendRaw(binancetest.KlineMessage("BTCUSDT", "1m", binancetest.Candle("BTCUSDT", "1m", late), true, late.Add(time.Minute)))
+	h.closedAt("BTCUSDT", "5m", start.Add(5*time.Minute))
+	h.closedAt("BTCUSDT", "1m", start.Add(5*time.Minute))
+	if n := writer.calls.Load(); n != 1 {
+		t.Fatalf("the two timeframes closing together took %d writes, want 1", n)
+	}
+
+	// At start+10m the 1m candle never comes: the 5m one is written after gatherWait.
+	for range 4 {
+		h.advance(time.Minute)
+	}
+	h.closedAt("BTCUSDT", "1m", start.Add(9*time.Minute))
+	h.ex.Skip("BTCUSDT", "1m", start.Add(9*time.Minute))
+	h.advance(time.Minute)
+	h.eventually("the 5m close written once gatherWait passed", func() bool {
+		h.clock.Step(gatherWait) // the worker may not hold it yet: then the next step is the one
+		r, ok := h.result("BTCUSDT", "5m")
+		return ok && r.CandleCloseTime.Equal(start.Add(10*time.Minute-time.Millisecond))
+	})
 }
