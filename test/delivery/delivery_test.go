@@ -656,18 +656,12 @@ func TestManifestsOnARealAPIServer(t *testing.T) {
 		"--set", "grafana.dashboards.namespace=hama-operator-system,serviceMonitor.enabled=false,prometheusRule.enabled=false")
 	mustRun(t, []byte(rendered), kubectl, "apply", "--dry-run=server", "-f", "-")
 
-	mustRun(t, nil, kubectl, "apply", "-f", "test/delivery/testdata/servicemonitor-crd.yaml")
-	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=30s")
+	installServiceMonitorCRD(t)
 	mustRun(t, nil, helm, "install", "monitored", chart, "--namespace", "monitored", "--create-namespace",
 		"--set", "serviceMonitor.enabled=true,crds.install=false")
 	mustRun(t, nil, kubectl, "get", "-n", "monitored", "servicemonitor/monitored-hama-operator", "secret/monitored-hama-operator-metrics-scraper-token")
 	scraper := "system:serviceaccount:monitored:monitored-hama-operator-metrics-scraper"
-	if got := mustRun(t, nil, kubectl, "auth", "can-i", "get", "/metrics", "--as", scraper); strings.TrimSpace(got) != "yes" {
-		t.Errorf("the ServiceMonitor's scraper may not get /metrics: %s", got)
-	}
-	if got, _ := sh(t, nil, kubectl, "auth", "can-i", "list", "secrets", "--as", scraper); strings.TrimSpace(got) != "no" {
-		t.Errorf("the scraper may do more than read metrics: list secrets = %s", got)
-	}
+	scraperReadsOnlyMetrics(t, scraper)
 }
 
 // The kustomize ServiceMonitor (config/prometheus, enabled by uncommenting it in config/default)
@@ -705,8 +699,7 @@ func TestKustomizeServiceMonitorScrapesWithABoundToken(t *testing.T) {
 	}
 
 	// The monitoring objects for real (the fixture CRD stands for the Prometheus Operator's).
-	mustRun(t, nil, kubectl, "apply", "-f", "test/delivery/testdata/servicemonitor-crd.yaml")
-	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=30s")
+	installServiceMonitorCRD(t)
 	var monitoring bytes.Buffer
 	for _, o := range objs {
 		name := fmt.Sprint(get(o, "metadata", "name"))
@@ -719,12 +712,7 @@ func TestKustomizeServiceMonitorScrapesWithABoundToken(t *testing.T) {
 	}
 	mustRun(t, monitoring.Bytes(), kubectl, "apply", "-f", "-")
 	scraper := "system:serviceaccount:hama-operator-system:hama-operator-metrics-scraper"
-	if got := mustRun(t, nil, kubectl, "auth", "can-i", "get", "/metrics", "--as", scraper); strings.TrimSpace(got) != "yes" {
-		t.Errorf("the ServiceMonitor's scraper may not get /metrics: %s", got)
-	}
-	if got, _ := sh(t, nil, kubectl, "auth", "can-i", "list", "secrets", "--as", scraper); strings.TrimSpace(got) != "no" {
-		t.Errorf("the scraper may do more than read metrics: list secrets = %s", got)
-	}
+	scraperReadsOnlyMetrics(t, scraper)
 }
 
 // The chart's manager ClusterRole (written by hand, with the API's authentication rights added)
@@ -765,5 +753,23 @@ func TestChartManagerRoleCoversTheGeneratedOne(t *testing.T) {
 	slices.Sort(missing)
 	if len(missing) > 0 {
 		t.Errorf("the chart's manager ClusterRole lacks what the markers generate: %v", missing)
+	}
+}
+
+// installServiceMonitorCRD applies the fixture that stands for the Prometheus Operator's CRD.
+func installServiceMonitorCRD(t *testing.T) {
+	t.Helper()
+	mustRun(t, nil, kubectl, "apply", "-f", "test/delivery/testdata/servicemonitor-crd.yaml")
+	mustRun(t, nil, kubectl, "wait", "--for=condition=Established", "crd/servicemonitors.monitoring.coreos.com", "--timeout=30s")
+}
+
+// scraperReadsOnlyMetrics checks that the ServiceMonitor's account may get /metrics and not list Secrets.
+func scraperReadsOnlyMetrics(t *testing.T, scraper string) {
+	t.Helper()
+	if got := mustRun(t, nil, kubectl, "auth", "can-i", "get", "/metrics", "--as", scraper); strings.TrimSpace(got) != "yes" {
+		t.Errorf("the ServiceMonitor's scraper may not get /metrics: %s", got)
+	}
+	if got, _ := sh(t, nil, kubectl, "auth", "can-i", "list", "secrets", "--as", scraper); strings.TrimSpace(got) != "no" {
+		t.Errorf("the scraper may do more than read metrics: list secrets = %s", got)
 	}
 }
