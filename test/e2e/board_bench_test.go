@@ -112,7 +112,7 @@ func BenchmarkBoard1000Symbols(b *testing.B) {
 	events := make(chan sseCount, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go countStream(ctx, board+"events?since="+time.Now().UTC().Format(time.RFC3339Nano), events)
+	go countStream(ctx, board+"events?since="+time.Now().UTC().Format(time.RFC3339Nano), nil, nil, events)
 	one := schedule("one", symbols[:1], analysisv1alpha1.ExchangeSimulated, "")
 	one.Spec.Timeframes = thousand.Spec.Timeframes
 	if err := s.kube.Create(context.Background(), one); err != nil {
@@ -125,19 +125,27 @@ func BenchmarkBoard1000Symbols(b *testing.B) {
 	b.ReportMetric(float64(c.rowBytes)/float64(max(c.rows, 1)), "bytes_per_row_event")
 	b.ReportMetric(float64(c.updated), "one_symbol_updated_events")
 
-	ctx, cancel = context.WithCancel(context.Background())
+	// Counted until every symbol of the forced run was announced, as a row or as a new time.
+	ctx, cancel = context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	go countStream(ctx, board+"events?since="+time.Now().UTC().Format(time.RFC3339Nano), events)
-	time.Sleep(2 * time.Second)
+	connected := make(chan struct{})
+	everySymbol := func(c sseCount) bool { return c.rows+c.updatedSymbols >= len(symbols) }
+	go countStream(ctx, board+"events?since="+time.Now().UTC().Format(time.RFC3339Nano), connected, everySymbol, events)
+	select {
+	case <-connected:
+	case <-ctx.Done():
+		b.Fatal("the board's event stream did not answer")
+	}
 	s.update("thousand", func(o *analysisv1alpha1.AnalysisSchedule) {
 		if o.Annotations == nil {
 			o.Annotations = map[string]string{}
 		}
 		o.Annotations[analysisv1alpha1.RefreshRequestedAtAnnotation] = time.Now().String()
 	})
-	time.Sleep(40 * time.Second)
-	cancel()
 	c = <-events
+	if !everySymbol(c) {
+		b.Fatalf("the stream announced %d rows and %d symbols' times in 3 minutes, want all %d symbols", c.rows, c.updatedSymbols, len(symbols))
+	}
 	b.ReportMetric(float64(c.rows), "full_run_row_events")
 	b.ReportMetric(float64(c.updated), "full_run_updated_events")
 	b.ReportMetric(float64(c.updatedSymbols), "full_run_updated_symbols")
@@ -149,8 +157,9 @@ func BenchmarkBoard1000Symbols(b *testing.B) {
 
 type sseCount struct{ rows, rowBytes, updated, updatedSymbols, updatedBytes int }
 
-// countStream counts the row and updated events of a board stream until ctx ends.
-func countStream(ctx context.Context, url string, out chan<- sseCount) {
+// countStream counts the row and updated events of a board stream until ctx ends or, when until is
+// not nil, until(counts) holds after an event. connected, when not nil, is closed once the stream answers.
+func countStream(ctx context.Context, url string, connected chan<- struct{}, until func(sseCount) bool, out chan<- sseCount) {
 	var c sseCount
 	defer func() { out <- c }()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -159,6 +168,9 @@ func countStream(ctx context.Context, url string, out chan<- sseCount) {
 		return
 	}
 	defer func() { _ = resp.Body.Close() }()
+	if connected != nil {
+		close(connected)
+	}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(nil, 1<<20)
 	var name string
@@ -178,6 +190,9 @@ func countStream(ctx context.Context, url string, out chan<- sseCount) {
 			c.updatedBytes += len(line)
 		case line == "":
 			name = ""
+			if until != nil && until(c) {
+				return
+			}
 		}
 	}
 }
