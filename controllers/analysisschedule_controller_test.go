@@ -36,8 +36,6 @@ func newSchedule(name string, interval time.Duration, symbols ...string) *analys
 	return s
 }
 
-func scheduleKey(s *analysisv1alpha1.AnalysisSchedule) string { return s.Namespace + "/" + s.Name }
-
 func fetch(ctx context.Context, s *analysisv1alpha1.AnalysisSchedule) *analysisv1alpha1.AnalysisSchedule {
 	out := &analysisv1alpha1.AnalysisSchedule{}
 	ExpectWithOffset(1, k8sClient.Get(ctx, client.ObjectKeyFromObject(s), out)).To(Succeed())

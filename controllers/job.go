@@ -52,7 +52,7 @@ func jobFor(s *analysisv1alpha1.AnalysisSchedule) (refresh.Job, error) {
 		top = &gainers.Query{Limit: int(g.Limit), QuoteAsset: g.QuoteAsset, MinQuoteVolume: float64(g.MinQuoteVolume)}
 	}
 	return refresh.Job{
-		Schedule:    s.Namespace + "/" + s.Name,
+		Schedule:    scheduleKey(s),
 		Symbols:     symbols,
 		TopGainers:  top,
 		Timeframes:  timeframes,

@@ -30,7 +30,8 @@ const (
 	ReasonStreamReconnecting = "Reconnecting"
 )
 
-func streamKey(obj *analysisv1alpha1.AnalysisSchedule) string { return obj.Namespace + "/" + obj.Name }
+// scheduleKey names a schedule as its refresh job and its stream do: "namespace/name".
+func scheduleKey(obj *analysisv1alpha1.AnalysisSchedule) string { return obj.Namespace + "/" + obj.Name }
 
 // StreamChanged asks for a reconcile of schedule ("namespace/name") so that its status shows a
 // change of its stream's connections. It never blocks; the queue merges repeated requests.
@@ -49,7 +50,7 @@ func (r *AnalysisScheduleReconciler) StreamChanged(schedule string) {
 // stopStream ends a schedule's stream (suspended, back to poll mode, deleted) and clears its status.
 func (r *AnalysisScheduleReconciler) stopStream(obj *analysisv1alpha1.AnalysisSchedule) {
 	if r.Streams != nil {
-		r.Streams.Stop(streamKey(obj))
+		r.Streams.Stop(scheduleKey(obj))
 	}
 	obj.Status.Stream = nil
 	meta.RemoveStatusCondition(&obj.Status.Conditions, analysisv1alpha1.ConditionStreaming)
@@ -57,7 +58,7 @@ func (r *AnalysisScheduleReconciler) stopStream(obj *analysisv1alpha1.AnalysisSc
 
 // showStream writes the stream's health into the status: the Streaming condition and status.stream.
 func (r *AnalysisScheduleReconciler) showStream(obj *analysisv1alpha1.AnalysisSchedule) {
-	st, ok := r.Streams.Status(streamKey(obj))
+	st, ok := r.Streams.Status(scheduleKey(obj))
 	if !ok {
 		obj.Status.Stream = nil
 		setCondition(obj, analysisv1alpha1.ConditionStreaming, metav1.ConditionFalse, ReasonStreamConnecting,
