@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -82,10 +83,8 @@ func selectSchedules(a *analysisv1alpha1.SignalAlert, all []analysisv1alpha1.Ana
 	case len(a.Spec.Schedules) > 0:
 		var out []analysisv1alpha1.AnalysisSchedule
 		for _, s := range all {
-			for _, name := range a.Spec.Schedules {
-				if s.Name == name {
-					out = append(out, s)
-				}
+			if slices.Contains(a.Spec.Schedules, s.Name) {
+				out = append(out, s)
 			}
 		}
 		return out, nil
@@ -112,10 +111,7 @@ func toDispatchAlert(a *analysisv1alpha1.SignalAlert, selected []analysisv1alpha
 	}
 	for _, s := range selected {
 		d.Schedules = append(d.Schedules, s.Name)
-		for _, sym := range s.Spec.Symbols {
-			d.Covered = append(d.Covered, string(sym))
-		}
-		for _, sym := range s.Status.ResolvedSymbols {
+		for _, sym := range coveredBy(&s) {
 			d.Covered = append(d.Covered, string(sym))
 		}
 	}
