@@ -165,10 +165,8 @@ func (r *AnalysisScheduleReconciler) catchUpCache(ctx context.Context, key types
 
 func (r *AnalysisScheduleReconciler) reconcileSchedule(ctx context.Context, obj *analysisv1alpha1.AnalysisSchedule,
 	firstSight bool, st *statusPatcher) (ctrl.Result, error) {
-	if obj.Spec.Suspend || obj.Spec.Source.Mode != analysisv1alpha1.ModeStream {
-		r.stopStream(obj)
-	}
 	if obj.Spec.Suspend {
+		r.stopStream(obj)
 		r.Metrics.UntrackSchedule(obj.Namespace, obj.Name)
 		obj.Status.ObservedGeneration = obj.Generation
 		obj.Status.NextRunTime = nil
@@ -186,6 +184,9 @@ func (r *AnalysisScheduleReconciler) reconcileSchedule(ctx context.Context, obj 
 	job, err := jobFor(obj)
 	if err == nil && job.Stream && r.Streams == nil {
 		err = invalidSpecError{"this operator runs without stream support: use spec.source.mode poll"}
+	}
+	if err != nil || !job.Stream {
+		r.stopStream(obj) // a stalled spec must not keep streaming with the settings it had
 	}
 	if err != nil {
 		r.stall(obj, err)

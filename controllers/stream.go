@@ -31,7 +31,9 @@ const (
 )
 
 // scheduleKey names a schedule as its refresh job and its stream do: "namespace/name".
-func scheduleKey(obj *analysisv1alpha1.AnalysisSchedule) string { return obj.Namespace + "/" + obj.Name }
+func scheduleKey(obj *analysisv1alpha1.AnalysisSchedule) string {
+	return obj.Namespace + "/" + obj.Name
+}
 
 // StreamChanged asks for a reconcile of schedule ("namespace/name") so that its status shows a
 // change of its stream's connections. It never blocks; the queue merges repeated requests.

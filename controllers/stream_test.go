@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
@@ -191,5 +192,31 @@ func TestAnInformerCopyOlderThanThisProcessWritesIsReadAgain(t *testing.T) {
 	current := fresh.DeepCopy()
 	if err := r.catchUpCache(context.Background(), key, current); err != nil || reader.reads != 1 {
 		t.Fatalf("an up-to-date copy was read again (reads %d, %v)", reader.reads, err)
+	}
+}
+
+// A stream-mode schedule whose spec the analysis cannot use (an object stored before the API server
+// refused such specs) is stalled and stops its stream: it does not go on with its old settings.
+func TestAStalledStreamModeScheduleStopsItsStream(t *testing.T) {
+	fake := newFakeStreams()
+	r := &AnalysisScheduleReconciler{Streams: fake, Metrics: newRecordingMetrics(), Recorder: events.NewFakeRecorder(10)}
+	s := newSchedule("stalled", time.Minute, "BTCUSDT")
+	s.Spec.Source.Mode = analysisv1alpha1.ModeStream
+	s.Spec.Candles = 120 // below what the HAMA parameters need
+	key := scheduleKey(s)
+	fake.set(key, live.Status{Stats: klinestream.Stats{Connections: 1, Streams: 1}, WantConnections: 1})
+	setCondition(s, analysisv1alpha1.ConditionStreaming, metav1.ConditionTrue, ReasonStreamConnected, "1 streams on 1 connections")
+
+	if _, err := r.reconcileSchedule(context.Background(), s, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !fake.wasStopped(key) {
+		t.Fatal("the stalled schedule's stream goes on")
+	}
+	if c := meta.FindStatusCondition(s.Status.Conditions, analysisv1alpha1.ConditionStreaming); c != nil || s.Status.Stream != nil {
+		t.Fatalf("a stopped stream still shows: %v, %v", c, s.Status.Stream)
+	}
+	if c := meta.FindStatusCondition(s.Status.Conditions, analysisv1alpha1.ConditionStalled); c == nil || c.Reason != ReasonInvalidSpec {
+		t.Fatalf("Stalled = %v, want InvalidSpec", c)
 	}
 }
