@@ -20,11 +20,6 @@ func (p *Pipeline) AnalyzeCandles(ctx context.Context, job Job, symbol string,
 	return signals, err
 }
 
-// Symbols are the symbols a run of job covers now: its list, or the gainers its TopGainers selects.
-func (p *Pipeline) Symbols(ctx context.Context, job Job) ([]string, error) {
-	return p.symbols(ctx, job)
-}
-
 // CacheState names the backend taking writes now and whether Redis is configured but not serving.
 func (p *Pipeline) CacheState() (backend string, degraded bool) {
 	if p.Backend != nil {

@@ -84,7 +84,7 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	symbols, err := p.symbols(ctx, job)
+	symbols, err := p.Symbols(ctx, job)
 	if err != nil {
 		return Report{}, err
 	}
@@ -113,19 +113,14 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 	slices.SortFunc(report.Signals, func(a, b analysis.SignalChange) int {
 		return cmp.Or(cmp.Compare(a.Symbol, b.Symbol), cmp.Compare(a.Timeframe, b.Timeframe))
 	})
-	if p.Backend != nil {
-		report.CacheBackend = p.Backend()
-	}
-	if p.Degraded != nil {
-		report.CacheDegraded = p.Degraded()
-	}
+	report.CacheBackend, report.CacheDegraded = p.CacheState()
 	return report, nil
 }
 
-// symbols are the job's symbols, or the gainers its TopGainers selects now. Symbols that left the
-// gainers are simply not refreshed: their cached results expire after their TTL, and another
-// schedule may still cover them.
-func (p *Pipeline) symbols(ctx context.Context, job Job) ([]string, error) {
+// Symbols are the symbols a run of job covers now: its list, or the gainers its TopGainers selects.
+// Symbols that left the gainers are simply not refreshed: their cached results expire after their
+// TTL, and another schedule may still cover them.
+func (p *Pipeline) Symbols(ctx context.Context, job Job) ([]string, error) {
 	if job.TopGainers == nil {
 		return job.Symbols, nil
 	}
