@@ -38,17 +38,9 @@ func ChartOf(doc Document, tf string) (Chart, bool) {
 		ExpiresAt: r.ExpiresAt, Series: s}, true
 }
 
-// MergeChart is the chart to keep when fresh meets the cached one: the same rule as Merge for a
-// timeframe, the newer candle wins, then the newer computation.
-func MergeChart(cached, fresh Chart) Chart {
-	if ChartNewer(cached, fresh) {
-		return cached
-	}
-	return fresh
-}
-
-// ChartNewer reports whether chart a is strictly newer than b: MergeChart keeps a cached chart
-// that is. It reads the header fields only (DecodeChartHeader's).
+// ChartNewer reports whether chart a is strictly newer than b, by the same rule as Merge for a
+// timeframe: the newer candle wins, then the newer computation. A merge keeps a cached chart that
+// is newer than the fresh one. It reads the header fields only (DecodeChartHeader's).
 func ChartNewer(a, b Chart) bool {
 	return newer(hama.Result{CandleCloseTime: a.CandleCloseTime, ComputedAt: a.ComputedAt},
 		hama.Result{CandleCloseTime: b.CandleCloseTime, ComputedAt: b.ComputedAt})
@@ -120,7 +112,7 @@ func (c *Chart) columns() []*hama.Column {
 }
 
 // DecodeChartHeader reads what precedes the bars of a cached chart: symbol, timeframe and times,
-// all MergeChart needs, without decoding the bars.
+// all ChartNewer needs, without decoding the bars.
 func DecodeChartHeader(b []byte) (Chart, error) {
 	r := chartReader{b: b}
 	c, err := r.header()

@@ -90,14 +90,14 @@ func TestDecodeChartRefusesDamage(t *testing.T) {
 	}
 }
 
-func TestMergeChartKeepsTheNewerCandle(t *testing.T) {
+func TestChartNewerKeepsTheNewerCandle(t *testing.T) {
 	old := Chart{CandleCloseTime: now, ComputedAt: now}
 	newer := Chart{CandleCloseTime: now.Add(15 * time.Minute), ComputedAt: now}
-	if got := MergeChart(newer, old); !got.CandleCloseTime.Equal(newer.CandleCloseTime) {
+	if !ChartNewer(newer, old) {
 		t.Fatal("an older candle replaced the cached chart")
 	}
 	again := Chart{CandleCloseTime: now, ComputedAt: now.Add(time.Second)}
-	if got := MergeChart(old, again); !got.ComputedAt.Equal(again.ComputedAt) {
+	if ChartNewer(old, again) {
 		t.Fatal("the later computation of the same candle did not win")
 	}
 }
