@@ -214,23 +214,26 @@ func (d *Dispatcher) fanOutLoop(ctx context.Context) {
 
 func (d *Dispatcher) fanOut(ctx context.Context, read func(context.Context) ([]redis.XMessage, error)) error {
 	msgs, err := read(ctx)
+	if err != nil || len(msgs) == 0 {
+		return err
+	}
+	// One list of alerts for the batch: listing them reads every alert's Secret and schedules.
+	alerts, err := d.Alerts.Active(ctx)
 	if err != nil {
 		return err
 	}
 	for _, m := range msgs {
-		if err := d.fanOutEntry(ctx, m); err != nil {
+		if err := d.fanOutEntry(ctx, m, alerts); err != nil {
 			return err
 		}
 	}
-	if len(msgs) > 0 {
-		d.kick()
-	}
+	d.kick()
 	return nil
 }
 
 // fanOutEntry records the deliveries of one stream entry to every matching alert whose cooldown
 // for the event's symbol, timeframe and kind has passed.
-func (d *Dispatcher) fanOutEntry(ctx context.Context, m redis.XMessage) error {
+func (d *Dispatcher) fanOutEntry(ctx context.Context, m redis.XMessage, alerts []Alert) error {
 	now := d.Clock.Now()
 	e, err := signals.DecodeEntry(m)
 	if err != nil {
@@ -240,10 +243,6 @@ func (d *Dispatcher) fanOutEntry(ctx context.Context, m redis.XMessage) error {
 	if now.Sub(e.RecordedAt) > d.MaxEventAge {
 		d.Log.V(1).Info("skipping an old signal", "event", e.ID, "recordedAt", e.RecordedAt)
 		return d.Store.Ack(ctx, m.ID)
-	}
-	alerts, err := d.Alerts.Active(ctx)
-	if err != nil {
-		return err
 	}
 	var matching []Alert
 	var cooled []string
