@@ -164,15 +164,16 @@ func (b *Board) readSince(ctx context.Context, prev snapshot) (snapshot, error) 
 		}
 		symbol := b.cfg.Keys.Symbol(k)
 		doc, seen := prev.docs[symbol]
-		if !seen || !bytes.Equal(prev.raw[symbol], e.Value) {
+		raw := prev.raw[symbol] // kept when unchanged, so that the row check below compares a slice with itself
+		if !seen || !bytes.Equal(raw, e.Value) {
 			if doc, err = analysis.Decode(e.Value); err != nil {
 				b.cfg.Log.V(1).Info("skipping an undecodable cached analysis", "key", k, "error", err.Error())
 				continue
 			}
-			doc.Symbol = symbol
+			doc.Symbol, raw = symbol, e.Value
 		}
 		s.symbols = append(s.symbols, symbol)
-		s.docs[symbol], s.raw[symbol] = doc, e.Value
+		s.docs[symbol], s.raw[symbol] = doc, raw
 		docs = append(docs, doc)
 	}
 	slices.Sort(s.symbols)
@@ -190,11 +191,11 @@ func (b *Board) readSince(ctx context.Context, prev snapshot) (snapshot, error) 
 			s.rows[sym] = html
 			continue
 		}
-		var buf bytes.Buffer
-		if err := b.pages.ExecuteTemplate(&buf, "row", rowOf(s.docs[sym], s.columns, s.schedules[sym])); err != nil {
+		html, err := b.rowHTML(rowOf(s.docs[sym], s.columns, s.schedules[sym]))
+		if err != nil {
 			return snapshot{}, fmt.Errorf("rendering the row of %s: %w", sym, err)
 		}
-		s.rows[sym] = buf.Bytes()
+		s.rows[sym] = html
 	}
 	return s, nil
 }
@@ -316,14 +317,21 @@ func (b *Board) symbol(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	row := rowOf(doc, columns, schedules)
-	var buf bytes.Buffer
-	if err := b.pages.ExecuteTemplate(&buf, "row", row); err != nil {
+	html, err := b.rowHTML(row)
+	if err != nil {
 		b.fail(w, http.StatusInternalServerError, err.Error())
 		return
 	}
 	b.render(w, r, "symbol.html", symbolPage{Symbol: symbol, Timeframe: tf, Timeframes: columns, Columns: columns,
-		Row:         template.HTML(ageCell(buf.Bytes(), doc.UpdatedAt)), //nolint:gosec // rendered by html/template
+		Row:         template.HTML(ageCell(html, doc.UpdatedAt)), //nolint:gosec // rendered by html/template
 		TradingView: tradingViewSymbol(symbol, row)})
+}
+
+// rowHTML is a board row as html/template renders it, for the table, the stream and the symbol page.
+func (b *Board) rowHTML(row Row) ([]byte, error) {
+	var buf bytes.Buffer
+	err := b.pages.ExecuteTemplate(&buf, "row", row)
+	return buf.Bytes(), err
 }
 
 // render executes a page into a buffer first, so that a template error is a clean 500, and
