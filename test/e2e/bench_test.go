@@ -3,8 +3,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -52,7 +50,7 @@ func benchmarkRefresh1000(b *testing.B, operatorArgs ...string) {
 	took := s.get("thousand").Status.LastRunDuration.Duration
 	b.ReportMetric(took.Seconds(), "run_s")
 	b.ReportMetric(took.Seconds()/3.125, "x_ideal")
-	b.ReportMetric(rssMiB(op), "operator_peak_rss_MiB")
+	b.ReportMetric(procMiB(b, op, "VmHWM:"), "operator_peak_rss_MiB")
 }
 
 // BenchmarkSchedules200: 200 schedules of 5 simulated symbols × 2 timeframes created at once, and
@@ -89,7 +87,7 @@ func BenchmarkSchedules200(b *testing.B) {
 		return nil
 	})
 	b.ReportMetric(time.Since(start).Seconds(), "all_ready_s")
-	b.ReportMetric(rssMiB(op), "operator_peak_rss_MiB")
+	b.ReportMetric(procMiB(b, op, "VmHWM:"), "operator_peak_rss_MiB")
 }
 
 func benchSystem(b *testing.B, operatorArgs ...string) (*system, *operator) {
@@ -100,20 +98,4 @@ func benchSystem(b *testing.B, operatorArgs ...string) (*system, *operator) {
 	redisServer := redistest.Start(b)
 	s.redisAddr = redisServer.Addr()
 	return s, s.startOperator("bench-operator", append([]string{"--max-concurrent-runs", "8"}, operatorArgs...)...)
-}
-
-// rssMiB is the operator's peak resident set size (VmHWM).
-func rssMiB(o *operator) float64 {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", o.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(raw), "\n") {
-		if strings.HasPrefix(line, "VmHWM:") {
-			var kb float64
-			_, _ = fmt.Sscanf(strings.TrimSpace(strings.TrimPrefix(line, "VmHWM:")), "%g", &kb)
-			return kb / 1024
-		}
-	}
-	return 0
 }

@@ -212,6 +212,7 @@ func cpuSeconds(b *testing.B, o *operator) float64 {
 	return (utime + stime) / 100 // clock ticks: USER_HZ is 100 on Linux
 }
 
+// procMiB is a memory field of the operator's /proc status ("VmRSS:", "VmHWM:" for the peak), in MiB.
 func procMiB(b *testing.B, o *operator, field string) float64 {
 	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", o.cmd.Process.Pid))
 	if err != nil {
