@@ -172,15 +172,7 @@ func (c *Client) Klines(ctx context.Context, symbol, interval string, limit int)
 		ask = min(limit+1, maxLimit) // one more, as the newest is usually still open
 	}
 	q := url.Values{"symbol": {symbol}, "interval": {interval}, "limit": {strconv.Itoa(ask)}}
-	var candles []market.Candle
-	err := c.get(ctx, c.paths.klines+"?"+q.Encode(), weight(ask), func(body []byte) (err error) {
-		candles, err = DecodeKlines(body)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	return c.closed(candles, limit), nil
+	return c.klines(ctx, q, ask, limit)
 }
 
 // KlinesBetween returns the closed candles that opened from from to to (both included), oldest
@@ -198,15 +190,21 @@ func (c *Client) KlinesBetween(ctx context.Context, symbol, interval string, fro
 	}
 	q := url.Values{"symbol": {symbol}, "interval": {interval}, "limit": {strconv.Itoa(n)},
 		"startTime": {strconv.FormatInt(from.UnixMilli(), 10)}, "endTime": {strconv.FormatInt(to.UnixMilli(), 10)}}
+	return c.klines(ctx, q, n, n)
+}
+
+// klines asks the klines endpoint for ask candles (query q, charged by ask) and keeps the newest
+// keep closed ones.
+func (c *Client) klines(ctx context.Context, q url.Values, ask, keep int) ([]market.Candle, error) {
 	var candles []market.Candle
-	err := c.get(ctx, c.paths.klines+"?"+q.Encode(), weight(n), func(body []byte) (err error) {
+	err := c.get(ctx, c.paths.klines+"?"+q.Encode(), weight(ask), func(body []byte) (err error) {
 		candles, err = DecodeKlines(body)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return c.closed(candles, n), nil
+	return c.closed(candles, keep), nil
 }
 
 // Tickers returns the 24-hour ticker of every symbol of the market: one expensive call (weight 80 on
