@@ -122,6 +122,12 @@ func DecodeChartHeader(b []byte) (Chart, error) {
 	return c, nil
 }
 
+// ChartHeaderLen bounds the length of the header DecodeChartHeader reads from a chart of symbol
+// and timeframe, so that a merge can read no more of a cached chart than that.
+func ChartHeaderLen(symbol, timeframe string) int {
+	return 1 + 2*binary.MaxVarintLen64 + len(symbol) + len(timeframe) + 3*binary.MaxVarintLen64
+}
+
 func (r *chartReader) header() (Chart, error) {
 	if v := r.take(1); r.err == nil && v[0] != chartVersion {
 		return Chart{}, fmt.Errorf("layout version %d, want %d", v[0], chartVersion)

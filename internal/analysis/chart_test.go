@@ -46,10 +46,21 @@ func TestChartRoundTrip(t *testing.T) {
 	if string(got) != string(want) || !back.ExpiresAt.Equal(c.ExpiresAt) || !back.ComputedAt.Equal(c.ComputedAt) {
 		t.Fatalf("round trip changed the chart:\n got %.300s\nwant %.300s", got, want)
 	}
-	head, err := DecodeChartHeader(b)
+	// A merge reads only ChartHeaderLen bytes of a cached chart.
+	head, err := DecodeChartHeader(b[:ChartHeaderLen(c.Symbol, c.Timeframe)])
 	if err != nil || head.Symbol != c.Symbol || head.Timeframe != c.Timeframe || !head.CandleCloseTime.Equal(c.CandleCloseTime) ||
 		!head.ComputedAt.Equal(c.ComputedAt) || !head.ExpiresAt.Equal(c.ExpiresAt) || head.Len() != 0 {
 		t.Fatalf("header %+v, %v; want the chart's names and times, no bars", head, err)
+	}
+	// Even with the longest varints for every time, the header fits in ChartHeaderLen.
+	extreme := Chart{Symbol: c.Symbol, Timeframe: c.Timeframe, CandleCloseTime: time.UnixMilli(math.MinInt64),
+		ComputedAt: time.Unix(0, math.MinInt64), ExpiresAt: time.Unix(0, math.MaxInt64)}
+	eb, err := EncodeChart(extreme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := ChartHeaderLen(c.Symbol, c.Timeframe); len(eb) > n {
+		t.Fatalf("a chart without bars takes %d bytes, more than the header bound %d", len(eb), n)
 	}
 	if !math.IsNaN(back.BBBasis[0]) || !strings.Contains(string(got), `"bb_basis":[null,`) {
 		t.Fatal("na did not survive the round trip")

@@ -42,8 +42,23 @@ type Entry struct {
 	Backend Backend
 }
 
-// UpdateFunc returns the new value of a key from its current one (nil when absent) and its TTL.
+// UpdateFunc returns the new value of a key from its current one (nil when absent) and its TTL,
+// or Keep to leave the key as it is.
 type UpdateFunc = func(current []byte) (value []byte, ttl time.Duration, err error)
+
+// Keep, returned by an UpdateFunc, leaves its key as it is: nothing is written. Like fs.SkipDir it
+// is a signal, not a failure, hence its name.
+var Keep = errors.New("cache: keep the current value") //nolint:staticcheck // ST1012: a signal, as fs.SkipDir
+
+// Change is how UpdateAll changes one key.
+type Change struct {
+	// Fn gives the key's new value from its current one.
+	Fn UpdateFunc
+	// Head, above 0, hands Fn only the first Head bytes of the current value (nil for an absent
+	// or empty one): for a merge that decides on a header and then keeps the value or replaces it
+	// whole, so that a large value is not read only to be kept.
+	Head int
+}
 
 // Stats describe the cache for the API.
 type Stats struct {
@@ -155,19 +170,19 @@ func (c *Cache) get(ctx context.Context, key string) (Entry, error) {
 
 // Update replaces key's value with fn(current), atomically across replicas: an optimistic Redis
 // transaction while Redis serves, under the memory lock otherwise. fn may run several times; its
-// error is returned unchanged and nothing is written. A ttl <= 0 deletes the key.
+// error (other than Keep) is returned unchanged and nothing is written. A ttl <= 0 deletes the key.
 func (c *Cache) Update(ctx context.Context, key string, fn UpdateFunc) error {
-	return c.UpdateAll(ctx, map[string]UpdateFunc{key: fn})
+	return c.UpdateAll(ctx, map[string]Change{key: {Fn: fn}})
 }
 
-// UpdateAll is Update of several keys together, fns by key: while Redis serves, one transaction
-// over all of them (three round trips, where an Update per key takes three each). Redis Cluster
-// takes the keys of one hash slot only in a transaction, so there, and in memory, each key is
-// updated on its own. A fn's error is returned unchanged and writes nothing more.
-func (c *Cache) UpdateAll(ctx context.Context, fns map[string]UpdateFunc) error {
-	if _, cluster := c.client.(*redis.ClusterClient); cluster && len(fns) > 1 {
-		for key, fn := range fns {
-			if err := c.UpdateAll(ctx, map[string]UpdateFunc{key: fn}); err != nil {
+// UpdateAll is Update of several keys together, changes by key: while Redis serves, one
+// transaction over all of them (three round trips, where an Update per key takes three each).
+// Redis Cluster takes the keys of one hash slot only in a transaction, so there, and in memory,
+// each key is updated on its own. A Fn's error is returned unchanged and writes nothing more.
+func (c *Cache) UpdateAll(ctx context.Context, changes map[string]Change) error {
+	if _, cluster := c.client.(*redis.ClusterClient); cluster && len(changes) > 1 {
+		for key, change := range changes {
+			if err := c.UpdateAll(ctx, map[string]Change{key: change}); err != nil {
 				return err
 			}
 		}
@@ -178,7 +193,7 @@ func (c *Cache) UpdateAll(ctx context.Context, fns map[string]UpdateFunc) error 
 	if c.up.Load() {
 		// The memory copy expires no later than Redis's, so the recovery never mistakes it for newer.
 		start := c.mem.clock.Now()
-		written, err := c.update(ctx, fns)
+		written, err := c.update(ctx, changes)
 		var fnErr updateFuncError
 		switch {
 		case err == nil:
@@ -196,8 +211,8 @@ func (c *Cache) UpdateAll(ctx context.Context, fns map[string]UpdateFunc) error 
 		c.failed(err)
 	}
 	c.countFallback()
-	for key, fn := range fns {
-		if err := c.mem.update(key, fn); err != nil {
+	for key, change := range changes {
+		if err := c.mem.update(key, change); err != nil {
 			return err
 		}
 	}

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/hama-operator/hama-operator/internal/cache/redistest"
 )
@@ -34,11 +37,11 @@ func TestUpdateAllMergesEveryKeyUnderConcurrency(t *testing.T) {
 			var wg sync.WaitGroup
 			for i := range 30 {
 				wg.Go(func() {
-					fns := map[string]UpdateFunc{}
+					changes := map[string]Change{}
 					for _, k := range keys {
-						fns[k] = appendTo(fmt.Sprintf("[%d]", i))
+						changes[k] = Change{Fn: appendTo(fmt.Sprintf("[%d]", i))}
 					}
-					if err := c.UpdateAll(context.Background(), fns); err != nil {
+					if err := c.UpdateAll(context.Background(), changes); err != nil {
 						t.Error(err)
 					}
 				})
@@ -78,15 +81,15 @@ func TestUpdateAllIsOneTransaction(t *testing.T) {
 	raw := rawClient(t, srv.Addr())
 	ctx := context.Background()
 	calls := 0
-	err := c.UpdateAll(ctx, map[string]UpdateFunc{
-		"a": func(cur []byte) ([]byte, time.Duration, error) {
+	err := c.UpdateAll(ctx, map[string]Change{
+		"a": {Fn: func(cur []byte) ([]byte, time.Duration, error) {
 			calls++
 			if calls == 1 {
 				raw.Set(ctx, "b", "changed", 0) // another writer, after the read
 			}
 			return []byte("A"), time.Minute, nil
-		},
-		"b": appendTo("+B"),
+		}},
+		"b": {Fn: appendTo("+B")},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,9 +101,9 @@ func TestUpdateAllIsOneTransaction(t *testing.T) {
 		t.Fatalf("ttl %s", ttl)
 	}
 	boom := errors.New("merge refused")
-	err = c.UpdateAll(ctx, map[string]UpdateFunc{
-		"a": appendTo("x"),
-		"b": func([]byte) ([]byte, time.Duration, error) { return nil, 0, boom },
+	err = c.UpdateAll(ctx, map[string]Change{
+		"a": {Fn: appendTo("x")},
+		"b": {Fn: func([]byte) ([]byte, time.Duration, error) { return nil, 0, boom }},
 	})
 	if !errors.Is(err, boom) {
 		t.Fatalf("UpdateAll = %v, want the function's error", err)
@@ -113,10 +116,73 @@ func TestUpdateAllIsOneTransaction(t *testing.T) {
 	if e, err := c.Get(ctx, "b"); err != nil || string(e.Value) != "changed+B" || e.Backend != BackendMemory {
 		t.Fatalf("with Redis down: %q from %s, %v", e.Value, e.Backend, err)
 	}
-	if err := c.UpdateAll(ctx, map[string]UpdateFunc{"a": appendTo("1"), "b": appendTo("2")}); err != nil {
+	if err := c.UpdateAll(ctx, map[string]Change{"a": {Fn: appendTo("1")}, "b": {Fn: appendTo("2")}}); err != nil {
 		t.Fatal(err)
 	}
 	if e, _ := c.Get(ctx, "a"); string(e.Value) != "A1" {
 		t.Fatalf("a written while Redis is down: %q", e.Value)
 	}
+}
+
+// A Change with a Head hands its function only the value's first bytes, and Keep leaves the key
+// as it is: a large value kept is neither read whole from Redis nor written back.
+func TestUpdateAllReadsOnlyTheHeadOfAKeptValue(t *testing.T) {
+	srv := redistest.Start(t)
+	all := caches(t)
+	all["redis"] = newCache(t, testConfig(srv.Addr()), nil, discard, true)
+	raw := rawClient(t, srv.Addr())
+	large := "v1:" + strings.Repeat("x", 100_000)
+	for name, c := range all {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			set(t, c, "chart", large, time.Minute)
+			sentBefore := netOutput(t, raw)
+			var seen, seenAbsent []byte
+			err := c.UpdateAll(ctx, map[string]Change{
+				"chart": {Head: 3, Fn: func(cur []byte) ([]byte, time.Duration, error) {
+					seen = cur
+					return nil, 0, Keep
+				}},
+				"absent": {Head: 3, Fn: func(cur []byte) ([]byte, time.Duration, error) {
+					seenAbsent = cur
+					return nil, 0, Keep
+				}},
+				"doc": {Fn: appendTo("d")},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(seen) != "v1:" || seenAbsent != nil {
+				t.Fatalf("the functions saw %q and %q; want the head v1: and nil for the absent key", seen, seenAbsent)
+			}
+			if name == "redis" {
+				if sent := netOutput(t, raw) - sentBefore; sent > 10_000 {
+					t.Fatalf("redis sent %d bytes for the update; the kept value is %d bytes and must not be read", sent, len(large))
+				}
+			}
+			if e, err := c.Get(ctx, "chart"); err != nil || string(e.Value) != large {
+				t.Fatalf("the kept value changed: %d bytes, %v", len(e.Value), err)
+			}
+			if _, err := c.Get(ctx, "absent"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("a kept absent key was written: %v", err)
+			}
+			if e, err := c.Get(ctx, "doc"); err != nil || string(e.Value) != "d" {
+				t.Fatalf("the other key of the update: %q, %v", e.Value, err)
+			}
+		})
+	}
+}
+
+// netOutput is how many bytes the Redis server has sent to its clients so far.
+func netOutput(t *testing.T, raw *redis.Client) int64 {
+	t.Helper()
+	info, err := raw.InfoMap(context.Background(), "stats").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.ParseInt(info["Stats"]["total_net_output_bytes"], 10, 64)
+	if err != nil {
+		t.Fatalf("total_net_output_bytes: %v", err)
+	}
+	return n
 }

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -90,15 +91,18 @@ func (m *memory) set(key string, value []byte, expiresAt time.Time) {
 	m.putLocked(key, item{value: value, expiresAt: expiresAt, own: true})
 }
 
-// update applies fn under the write lock, so updates of any key serialise.
-func (m *memory) update(key string, fn UpdateFunc) error {
+// update applies the change under the write lock, so updates of any key serialise.
+func (m *memory) update(key string, change Change) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var current []byte
 	if it, ok := m.items[key]; ok && it.expiresAt.After(m.clock.Now()) {
-		current = it.value
+		current = head(it.value, change.Head)
 	}
-	value, ttl, err := fn(current)
+	value, ttl, err := change.Fn(current)
+	if errors.Is(err, Keep) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -108,6 +112,18 @@ func (m *memory) update(key string, fn UpdateFunc) error {
 	}
 	m.putLocked(key, item{value: value, expiresAt: m.clock.Now().Add(ttl), own: true})
 	return nil
+}
+
+// head is what a Change with Head n sees of value: all of it when n <= 0, else its first n bytes,
+// and nil for an empty value, as Redis's GETRANGE answers an absent key and an empty value alike.
+func head(value []byte, n int) []byte {
+	switch {
+	case n <= 0:
+		return value
+	case len(value) == 0:
+		return nil
+	}
+	return value[:min(n, len(value))]
 }
 
 func (m *memory) putLocked(key string, it item) {

@@ -51,12 +51,13 @@ type write struct {
 	ttl   time.Duration
 }
 
-// update is one WATCH/GET…/MULTI/SET…/EXEC transaction over the keys of fns, retried with a
-// jittered backoff while other writers change any of them in between. It returns what it wrote;
-// a fn's error comes back as updateFuncError.
-func (c *Cache) update(ctx context.Context, fns map[string]UpdateFunc) (map[string]write, error) {
-	keys := make([]string, 0, len(fns))
-	for k := range fns {
+// update is one WATCH/GET…/MULTI/SET…/EXEC transaction over the keys of changes (GETRANGE for a
+// Change with a Head), retried with a jittered backoff while other writers change any of them in
+// between. It returns what it wrote, kept keys left out; a Fn's error comes back as
+// updateFuncError.
+func (c *Cache) update(ctx context.Context, changes map[string]Change) (map[string]write, error) {
+	keys := make([]string, 0, len(changes))
+	for k := range changes {
 		keys = append(keys, k)
 	}
 	var written map[string]write
@@ -64,7 +65,11 @@ func (c *Cache) update(ctx context.Context, fns map[string]UpdateFunc) (map[stri
 		gets := make([]*redis.StringCmd, len(keys))
 		if _, err := tx.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for i, k := range keys {
-				gets[i] = p.Get(ctx, k)
+				if n := changes[k].Head; n > 0 {
+					gets[i] = p.GetRange(ctx, k, 0, int64(n)-1)
+				} else {
+					gets[i] = p.Get(ctx, k)
+				}
 			}
 			return nil
 		}); err != nil && !errors.Is(err, redis.Nil) {
@@ -79,11 +84,17 @@ func (c *Cache) update(ctx context.Context, fns map[string]UpdateFunc) (map[stri
 			if err != nil {
 				return err
 			}
-			value, ttl, err := fns[k](current)
-			if err != nil {
+			value, ttl, err := changes[k].Fn(head(current, changes[k].Head))
+			switch {
+			case errors.Is(err, Keep):
+				continue
+			case err != nil:
 				return updateFuncError{err}
 			}
 			written[k] = write{value, ttl}
+		}
+		if len(written) == 0 {
+			return nil
 		}
 		_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			for k, w := range written {

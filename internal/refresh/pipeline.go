@@ -15,6 +15,7 @@ import (
 	"k8s.io/utils/clock"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
+	"github.com/hama-operator/hama-operator/internal/cache"
 	"github.com/hama-operator/hama-operator/internal/gainers"
 	"github.com/hama-operator/hama-operator/internal/hama"
 	"github.com/hama-operator/hama-operator/internal/market"
@@ -23,8 +24,8 @@ import (
 
 // Store is the part of the cache a refresh writes to.
 type Store interface {
-	// UpdateAll replaces the value of each key with its fn(current), all in one write where it can.
-	UpdateAll(ctx context.Context, fns map[string]func(current []byte) ([]byte, time.Duration, error)) error
+	// UpdateAll replaces the value of each key by its change, all in one write where it can.
+	UpdateAll(ctx context.Context, changes map[string]cache.Change) error
 	Delete(ctx context.Context, keys ...string) error
 }
 
@@ -188,7 +189,7 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 		stored []byte
 	)
 	writes, chartErr := chartWrites(fresh, now)
-	writes[p.key(symbol)] = func(current []byte) ([]byte, time.Duration, error) {
+	writes[p.key(symbol)] = cache.Change{Fn: func(current []byte) ([]byte, time.Duration, error) {
 		cached, known := p.memo().lookup(symbol, current)
 		if !known && current != nil {
 			if doc, err := analysis.Decode(current); err == nil {
@@ -202,7 +203,7 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 		value, err := analysis.Encode(merged)
 		stored = value
 		return value, merged.ExpiresAt().Sub(now), err
-	}
+	}}
 	if err := p.Store.UpdateAll(ctx, writes); err != nil {
 		return analysis.Document{}, nil, fmt.Errorf("storing %s: %w", symbol, err)
 	}
@@ -220,8 +221,8 @@ func (p *Pipeline) analyzeAndStore(ctx context.Context, src market.Source, job J
 // chartWrites are the merges of the chart of each fresh timeframe into the cache, by key: newer
 // candle wins, with the TTL of its analysis. A chart that cannot be encoded is left out, and named
 // in the error.
-func chartWrites(fresh analysis.Document, now time.Time) (map[string]func([]byte) ([]byte, time.Duration, error), error) {
-	writes := make(map[string]func([]byte) ([]byte, time.Duration, error), len(fresh.Series)+1)
+func chartWrites(fresh analysis.Document, now time.Time) (map[string]cache.Change, error) {
+	writes := make(map[string]cache.Change, len(fresh.Series)+1)
 	var errs []error
 	for tf := range fresh.Series {
 		chart, ok := analysis.ChartOf(fresh, tf)
@@ -233,15 +234,17 @@ func chartWrites(fresh analysis.Document, now time.Time) (map[string]func([]byte
 			errs = append(errs, fmt.Errorf("storing the %s chart of %s: %w", tf, fresh.Symbol, err))
 			continue
 		}
-		writes[SeriesKey(fresh.Symbol, tf)] = func(current []byte) ([]byte, time.Duration, error) {
-			if current != nil {
-				// The bars of the cached chart are not needed to merge: it stays as it is or goes.
-				if cached, err := analysis.DecodeChartHeader(current); err == nil && analysis.ChartNewer(cached, chart) {
-					return current, cached.ExpiresAt.Sub(now), nil
+		// The bars of the cached chart are not needed to merge: it stays as it is or goes, so only
+		// its header is read (a chart is about 20 KB, its header under 100 bytes).
+		writes[SeriesKey(fresh.Symbol, tf)] = cache.Change{Head: analysis.ChartHeaderLen(fresh.Symbol, tf),
+			Fn: func(header []byte) ([]byte, time.Duration, error) {
+				if header != nil {
+					if cached, err := analysis.DecodeChartHeader(header); err == nil && analysis.ChartNewer(cached, chart) {
+						return nil, 0, cache.Keep
+					}
 				}
-			}
-			return value, chart.ExpiresAt.Sub(now), nil
-		}
+				return value, chart.ExpiresAt.Sub(now), nil
+			}}
 	}
 	return writes, errors.Join(errs...)
 }

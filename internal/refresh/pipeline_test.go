@@ -82,17 +82,17 @@ type ttlRecorder struct {
 	last time.Duration
 }
 
-func (r *ttlRecorder) UpdateAll(ctx context.Context, fns map[string]func([]byte) ([]byte, time.Duration, error)) error {
-	for key, fn := range fns {
+func (r *ttlRecorder) UpdateAll(ctx context.Context, changes map[string]cache.Change) error {
+	for key, change := range changes {
 		if strings.HasPrefix(key, "hama:analysis:") {
-			fns[key] = func(cur []byte) ([]byte, time.Duration, error) {
-				v, ttl, err := fn(cur)
+			changes[key] = cache.Change{Fn: func(cur []byte) ([]byte, time.Duration, error) {
+				v, ttl, err := change.Fn(cur)
 				r.last = ttl
 				return v, ttl, err
-			}
+			}}
 		}
 	}
-	return r.Store.UpdateAll(ctx, fns)
+	return r.Store.UpdateAll(ctx, changes)
 }
 
 // A symbol the exchange refuses is reported with its reason; its previous cached value stays, and

@@ -201,3 +201,51 @@ func rawRedis(t *testing.T, addr string) *redis.Client {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// A run that computed an older candle (a replica behind, a retried write) keeps the newer chart in
+// the cache and replaces an older one; the chart it keeps is not read back whole to decide.
+func TestAnOlderRunKeepsTheNewerChart(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := cache.DefaultConfig()
+	cfg.RedisEnabled, cfg.Addrs = true, []string{srv.Addr()}
+	store, err := cache.New(cfg, nil, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	ctx := context.Background()
+	ahead, behind := newWaveExchange(t, 1001), newWaveExchange(t, 1000)
+	j := job("binance", ahead.URL, "BTCUSDT")
+	j.Timeframes, j.Candles = []string{"15m"}, 600
+	chartClose := func() time.Time {
+		t.Helper()
+		e, err := store.Get(ctx, SeriesKey("BTCUSDT", "15m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := analysis.DecodeChart(e.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.CandleCloseTime
+	}
+	if _, err := newPipeline(store).Refresh(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	newer := chartClose()
+	j.BaseURL = behind.URL
+	if _, err := newPipeline(store).Refresh(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if got := chartClose(); !got.Equal(newer) {
+		t.Fatalf("the chart of the candle closing %s replaced the newer one of %s", got, newer)
+	}
+	ahead.end.Add(1)
+	j.BaseURL = ahead.URL
+	if _, err := newPipeline(store).Refresh(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	if got := chartClose(); !got.After(newer) {
+		t.Fatalf("a newer candle's chart did not replace the cached one of %s: %s", newer, got)
+	}
+}
