@@ -112,11 +112,20 @@ func lastClosedOpen(interval string, now time.Time) time.Time {
 
 // Advance moves the clock by d and pushes every candle that closed meanwhile, in time order, to the
 // streams subscribed to it, except the skipped ones.
-func (e *Exchange) Advance(d time.Duration) {
+func (e *Exchange) Advance(d time.Duration) { e.PrepareAdvance(d)() }
+
+// AdvanceTo is Advance to t.
+func (e *Exchange) AdvanceTo(t time.Time) { e.Advance(t.Sub(e.Now())) }
+
+// PrepareAdvance is Advance in two steps, for a benchmark that times the push and not the making of
+// the messages (the exchange's work, not on the client's machine): it builds the messages of the
+// candles closing in the next d; the push it returns moves the clock and sends them, every
+// connection at once as the exchange's servers do, and returns once all are written. Nothing else
+// may move the clock in between.
+func (e *Exchange) PrepareAdvance(d time.Duration) (push func()) {
 	e.mu.Lock()
 	from := e.now
-	e.now = e.now.Add(d)
-	to := e.now
+	to := from.Add(d)
 	conns := make([]*wsConn, 0, len(e.conns))
 	for c := range e.conns {
 		conns = append(conns, c)
@@ -126,14 +135,14 @@ func (e *Exchange) Advance(d time.Duration) {
 		skips[k] = true
 	}
 	e.mu.Unlock()
-	for _, c := range conns {
+	batches := make([][][]byte, len(conns))
+	for i, c := range conns {
 		c.mu.Lock()
 		names := make([]string, 0, len(c.streams))
 		for n := range c.streams {
 			names = append(names, n)
 		}
 		c.mu.Unlock()
-		var batch [][]byte
 		for _, name := range names {
 			symbol, interval, ok := parseStream(name)
 			if !ok {
@@ -144,17 +153,25 @@ func (e *Exchange) Advance(d time.Duration) {
 				if skips[name+" "+strconv.FormatInt(open.UnixMilli(), 10)] {
 					continue
 				}
-				batch = append(batch, KlineMessage(symbol, interval, Candle(symbol, interval, open), true, open.Add(dur)))
+				batches[i] = append(batches[i], KlineMessage(symbol, interval, Candle(symbol, interval, open), true, open.Add(dur)))
 			}
 		}
-		for _, msg := range batch {
-			c.write(msg)
+	}
+	return func() {
+		e.mu.Lock()
+		e.now = to
+		e.mu.Unlock()
+		var wg sync.WaitGroup
+		for i, c := range conns {
+			wg.Go(func() {
+				for _, msg := range batches[i] {
+					c.write(msg)
+				}
+			})
 		}
+		wg.Wait()
 	}
 }
-
-// AdvanceTo is Advance up to t.
-func (e *Exchange) AdvanceTo(t time.Time) { e.Advance(t.Sub(e.Now())) }
 
 // PushOpen sends every subscribed stream an update of its still-open candle, as the exchange does
 // every second or two per stream between closes; it returns how many it sent.
