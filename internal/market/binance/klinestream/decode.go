@@ -11,11 +11,12 @@ import (
 )
 
 // envelope is a combined-stream message, {"stream":"btcusdt@kline_1m","data":{...}}, or an answer
-// to a control message, {"result":null,"id":1}.
+// to a control message, {"result":null,"id":1}. It is decoded in one pass, data included: a closed
+// kline costs one json.Unmarshal.
 type envelope struct {
-	Stream string          `json:"stream"`
-	Data   json.RawMessage `json:"data"`
-	ID     *json.Number    `json:"id"`
+	Stream string       `json:"stream"`
+	Data   klineEvent   `json:"data"`
+	ID     *json.Number `json:"id"`
 }
 
 // klineEvent is the data of a kline stream. encoding/json matches keys case-insensitively when no
@@ -62,10 +63,7 @@ func decode(data []byte) (Kline, string) {
 		}
 		return Kline{}, KindUnknown // an error answer, or a raw (not combined) event
 	}
-	var ev klineEvent
-	if err := json.Unmarshal(env.Data, &ev); err != nil {
-		return Kline{}, KindMalformed
-	}
+	ev := env.Data
 	if ev.Type != "kline" {
 		return Kline{}, KindUnknown
 	}
