@@ -86,9 +86,12 @@ const logEvery = time.Minute
 
 // Cache is Redis with a memory copy; see the package comment. Start runs its health loop.
 type Cache struct {
-	cfg     Config
-	client  redis.UniversalClient // nil: memory only
-	tracker *tracker              // nil: no client-side caching, every read asks Redis
+	cfg    Config
+	client redis.UniversalClient // nil: memory only
+	// writer runs the write transactions: client itself, or with client tracking, the same
+	// configuration without it (see New).
+	writer  redis.UniversalClient
+	tracker *tracker // nil: no client-side caching, every read asks Redis
 	mem     *memory
 	obs     Observer
 	log     logr.Logger
@@ -128,6 +131,16 @@ func New(cfg Config, obs Observer, log logr.Logger) (*Cache, error) {
 	}
 	c.tracker, _ = opts.ClientSideCache.(*tracker)
 	c.client = redis.NewUniversalClient(opts)
+	c.writer = c.client
+	if c.tracker != nil {
+		// A write's transaction reads the keys it writes. On a tracking connection each read would
+		// make Redis remember the key for this process, and the write send an invalidation of it
+		// back: thousands in a burst of writes, on both sides. The writes go through connections
+		// without tracking; those that read the keys still hear of every write.
+		writerOpts := *opts
+		writerOpts.ClientSideCache, writerOpts.ClientSideCacheConfig = nil, nil
+		c.writer = redis.NewUniversalClient(&writerOpts)
+	}
 	routeRedisLogs(log)
 	c.checkHealth(context.Background())
 	return c, nil
@@ -297,6 +310,9 @@ func (c *Cache) NeedLeaderElection() bool { return false }
 func (c *Cache) Close() error {
 	if c.client == nil {
 		return nil
+	}
+	if c.writer != c.client {
+		_ = c.writer.Close()
 	}
 	return c.client.Close()
 }

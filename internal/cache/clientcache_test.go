@@ -138,3 +138,33 @@ func getCalls(t *testing.T, admin *redis.Client) int {
 	}
 	return 0
 }
+
+// A write's own reads are not tracked: Redis sends this process no invalidation of what it writes
+// (thousands in a burst of writes), while a key it read is still invalidated by its own write.
+func TestClientCacheWritesDoNotInvalidateThemselves(t *testing.T) {
+	cfg := testConfig(redistest.Start(t).Addr())
+	cfg.PoolSize = 1 // one reading connection: an invalidation sent to it is taken at its next command
+	c := newCache(t, cfg, nil, discard, true)
+	ctx := context.Background()
+	if _, err := c.Get(ctx, "other"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	before := c.tracker.generation() // the reading connection's start counts as one
+	for i := range 20 {
+		set(t, c, "written:"+strconv.Itoa(i), "v", time.Hour)
+	}
+	if _, err := c.Get(ctx, "other"); !errors.Is(err, ErrNotFound) {
+		t.Fatal(err)
+	}
+	if n := c.tracker.generation() - before; n != 0 {
+		t.Fatalf("20 writes brought %d invalidations of their own keys, want none", n)
+	}
+	if _, err := c.Get(ctx, "written:0"); err != nil { // read, so tracked
+		t.Fatal(err)
+	}
+	set(t, c, "written:0", "v2", time.Hour)
+	eventually(t, "the write of a key this process read invalidates it", func() bool {
+		_, _ = c.Get(ctx, "other")
+		return c.tracker.generation() > 0
+	})
+}
