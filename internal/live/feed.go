@@ -11,10 +11,10 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 	"k8s.io/utils/clock"
 
+	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/market"
 	"github.com/hama-operator/hama-operator/internal/market/binance/klinestream"
 	"github.com/hama-operator/hama-operator/internal/refresh"
@@ -482,42 +482,24 @@ func (f *feed) resync(ctx context.Context, symbols []string) refresh.Report {
 	job := f.job
 	f.mu.Unlock()
 	now := f.exchangeNow()
-	var (
-		mu     sync.Mutex
-		report = refresh.Report{Symbols: symbols}
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(job.Concurrency, 1))
-	for _, symbol := range symbols {
-		g.Go(func() error {
-			streams := make([]klinestream.Stream, len(job.Timeframes))
-			for i, tf := range job.Timeframes {
-				streams[i] = klinestream.Stream{Symbol: symbol, Interval: tf}
+	return refresh.EachSymbol(ctx, symbols, job.Concurrency, func(ctx context.Context, symbol string) ([]analysis.SignalChange, error) {
+		streams := make([]klinestream.Stream, len(job.Timeframes))
+		for i, tf := range job.Timeframes {
+			streams[i] = klinestream.Stream{Symbol: symbol, Interval: tf}
+		}
+		loaded := 0
+		_, err := f.update(ctx, symbol, streams, true, func(s *series, job refresh.Job, st klinestream.Stream) (bool, error) {
+			grew, err := f.catchUp(ctx, s, job, st, now, f.m.ResyncGrace)
+			if s.loaded {
+				loaded++
 			}
-			loaded := 0
-			_, err := f.update(gctx, symbol, streams, true, func(s *series, job refresh.Job, st klinestream.Stream) (bool, error) {
-				grew, err := f.catchUp(gctx, s, job, st, now, f.m.ResyncGrace)
-				if s.loaded {
-					loaded++
-				}
-				return grew, err
-			})
-			if err == nil && loaded < len(streams) {
-				err = fmt.Errorf("%s: %d of %d timeframes have no candles yet", symbol, len(streams)-loaded, len(streams))
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				report.Failures = append(report.Failures, refresh.SymbolFailure{Symbol: symbol, Reason: refresh.Reason(err), Message: err.Error()})
-			} else {
-				report.Succeeded++
-			}
-			return nil
+			return grew, err
 		})
-	}
-	_ = g.Wait()
-	slices.SortFunc(report.Failures, func(a, b refresh.SymbolFailure) int { return cmp.Compare(a.Symbol, b.Symbol) })
-	return report
+		if err == nil && loaded < len(streams) {
+			err = fmt.Errorf("%s: %d of %d timeframes have no candles yet", symbol, len(streams)-loaded, len(streams))
+		}
+		return nil, err
+	})
 }
 
 func (f *feed) status() Status {

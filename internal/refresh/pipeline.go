@@ -5,13 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
-	"golang.org/x/sync/errgroup"
 	"k8s.io/utils/clock"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
@@ -89,30 +86,8 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 	if err != nil {
 		return Report{}, err
 	}
-	var (
-		mu     sync.Mutex
-		report = Report{Symbols: symbols}
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(max(job.Concurrency, 1))
-	for _, symbol := range symbols {
-		g.Go(func() error {
-			found, err := p.refreshSymbol(gctx, src, job, symbol)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				report.Failures = append(report.Failures, SymbolFailure{Symbol: symbol, Reason: Reason(err), Message: err.Error()})
-				return nil
-			}
-			report.Succeeded++
-			report.Signals = append(report.Signals, found...)
-			return nil
-		})
-	}
-	_ = g.Wait() // symbol errors are collected in the report, never returned
-	slices.SortFunc(report.Failures, func(a, b SymbolFailure) int { return cmp.Compare(a.Symbol, b.Symbol) })
-	slices.SortFunc(report.Signals, func(a, b analysis.SignalChange) int {
-		return cmp.Or(cmp.Compare(a.Symbol, b.Symbol), cmp.Compare(a.Timeframe, b.Timeframe))
+	report := EachSymbol(ctx, symbols, job.Concurrency, func(ctx context.Context, symbol string) ([]analysis.SignalChange, error) {
+		return p.refreshSymbol(ctx, src, job, symbol)
 	})
 	report.CacheBackend, report.CacheDegraded = p.CacheState()
 	return report, nil
