@@ -19,14 +19,24 @@ const (
 	ReasonRedisDown     = "RedisUnavailable"
 )
 
-func setCondition(s *analysisv1alpha1.AnalysisSchedule, typ string, status metav1.ConditionStatus, reason, msg string) {
-	meta.SetStatusCondition(&s.Status.Conditions, metav1.Condition{
+// conditioned is a resource with status conditions: AnalysisSchedule and SignalAlert.
+type conditioned interface {
+	GetGeneration() int64
+	GetConditions() []metav1.Condition
+	SetConditions([]metav1.Condition)
+}
+
+// setCondition sets a condition of obj, observed at obj's generation.
+func setCondition(obj conditioned, typ string, status metav1.ConditionStatus, reason, msg string) {
+	conditions := obj.GetConditions()
+	meta.SetStatusCondition(&conditions, metav1.Condition{
 		Type:               typ,
 		Status:             status,
 		Reason:             reason,
 		Message:            msg,
-		ObservedGeneration: s.Generation,
+		ObservedGeneration: obj.GetGeneration(),
 	})
+	obj.SetConditions(conditions)
 }
 
 func markReconciling(s *analysisv1alpha1.AnalysisSchedule, reason runReason) {
@@ -63,6 +73,6 @@ func clearStalled(s *analysisv1alpha1.AnalysisSchedule) {
 	meta.RemoveStatusCondition(&s.Status.Conditions, analysisv1alpha1.ConditionStalled)
 }
 
-func readyCondition(s *analysisv1alpha1.AnalysisSchedule) *metav1.Condition {
-	return meta.FindStatusCondition(s.Status.Conditions, analysisv1alpha1.ConditionReady)
+func readyCondition(obj conditioned) *metav1.Condition {
+	return meta.FindStatusCondition(obj.GetConditions(), analysisv1alpha1.ConditionReady)
 }

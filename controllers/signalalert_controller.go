@@ -86,8 +86,10 @@ func (r *SignalAlertReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 	base := alert.DeepCopy()
 	r.Metrics.TrackAlert(alert.Namespace, alert.Name, string(alert.Spec.Provider.Type))
 	requeue := r.computeStatus(ctx, alert)
-	if prev, now := readyReason(base), readyReason(alert); now != prev && now == ReasonSecretNotFound {
-		r.Recorder.Eventf(alert, nil, corev1.EventTypeWarning, ReasonSecretNotFound, "Deliver", "%s", readyMessage(alert))
+	if now := readyCondition(alert); now != nil && now.Reason == ReasonSecretNotFound {
+		if prev := readyCondition(base); prev == nil || prev.Reason != now.Reason {
+			r.Recorder.Eventf(alert, nil, corev1.EventTypeWarning, ReasonSecretNotFound, "Deliver", "%s", now.Message)
+		}
 	}
 	if !equality.Semantic.DeepEqual(base.Status, alert.Status) {
 		if err := r.Status().Patch(ctx, alert, client.MergeFrom(base)); err != nil {
@@ -100,19 +102,15 @@ func (r *SignalAlertReconciler) Reconcile(ctx context.Context, req ctrl.Request)
 // computeStatus fills alert.Status; it returns when to look again, for a state no watch announces.
 func (r *SignalAlertReconciler) computeStatus(ctx context.Context, alert *analysisv1alpha1.SignalAlert) time.Duration {
 	alert.Status.ObservedGeneration = alert.Generation
-	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&alert.Status.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason,
-			Message: msg, ObservedGeneration: alert.Generation})
-	}
 	ready := func(status metav1.ConditionStatus, reason, msg string) {
-		set(analysisv1alpha1.ConditionReady, status, reason, msg)
+		setCondition(alert, analysisv1alpha1.ConditionReady, status, reason, msg)
 	}
 	if _, err := resolveReceiver(ctx, r.Client, alert); err != nil {
 		var invalid invalidSecretError
 		switch {
 		case errors.As(err, &invalid):
 			ready(metav1.ConditionFalse, ReasonInvalidSecret, err.Error())
-			set(analysisv1alpha1.ConditionStalled, metav1.ConditionTrue, ReasonInvalidSecret, err.Error())
+			setCondition(alert, analysisv1alpha1.ConditionStalled, metav1.ConditionTrue, ReasonInvalidSecret, err.Error())
 		case apierrors.IsNotFound(err):
 			ready(metav1.ConditionFalse, ReasonSecretNotFound, fmt.Sprintf("Secret %s/%s (spec.provider.secretRef) not found",
 				alert.Namespace, alert.Spec.Provider.SecretRef.Name))
@@ -153,20 +151,6 @@ func (r *SignalAlertReconciler) computeStatus(ctx context.Context, alert *analys
 			fmt.Sprintf("delivering to the %s receiver; %d sent, %d failed", alert.Spec.Provider.Type, st.Sent, st.Failed))
 	}
 	return 0
-}
-
-func readyReason(a *analysisv1alpha1.SignalAlert) string {
-	if c := meta.FindStatusCondition(a.Status.Conditions, analysisv1alpha1.ConditionReady); c != nil {
-		return c.Reason
-	}
-	return ""
-}
-
-func readyMessage(a *analysisv1alpha1.SignalAlert) string {
-	if c := meta.FindStatusCondition(a.Status.Conditions, analysisv1alpha1.ConditionReady); c != nil {
-		return c.Message
-	}
-	return ""
 }
 
 // Report takes a delivery outcome from the worker: a Warning Event when a delivery is refused,

@@ -375,6 +375,15 @@ type AnalysisSchedule struct {
 	Status AnalysisScheduleStatus `json:"status,omitempty"`
 }
 
+// GetConditions returns the status conditions; with SetConditions it lets one helper set the
+// conditions of every kind.
+func (o *AnalysisSchedule) GetConditions() []metav1.Condition { return o.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (o *AnalysisSchedule) SetConditions(conditions []metav1.Condition) {
+	o.Status.Conditions = conditions
+}
+
 // AnalysisScheduleList is a list of AnalysisSchedules.
 // +kubebuilder:object:root=true
 type AnalysisScheduleList struct {

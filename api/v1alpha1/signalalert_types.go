@@ -171,6 +171,15 @@ type SignalAlert struct {
 	Status SignalAlertStatus `json:"status,omitempty"`
 }
 
+// GetConditions returns the status conditions; with SetConditions it lets one helper set the
+// conditions of every kind.
+func (o *SignalAlert) GetConditions() []metav1.Condition { return o.Status.Conditions }
+
+// SetConditions replaces the status conditions.
+func (o *SignalAlert) SetConditions(conditions []metav1.Condition) {
+	o.Status.Conditions = conditions
+}
+
 // SignalAlertList is a list of SignalAlerts.
 // +kubebuilder:object:root=true
 type SignalAlertList struct {
