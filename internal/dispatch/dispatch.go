@@ -51,6 +51,12 @@ type Observer interface {
 	ObserveDeliveryLatency(provider string, d time.Duration)
 }
 
+// observedResults are the Observer's results of the outcomes of an attempt: a refused and a
+// given-up delivery both failed.
+var observedResults = map[string]string{
+	ResultSent: "sent", ResultRetrying: "retried", ResultRejected: "failed", ResultUnreachable: "failed",
+}
+
 // Defaults of the Dispatcher's tunables.
 const (
 	DefaultInitialBackoff = 2 * time.Second
@@ -346,12 +352,10 @@ func (d *Dispatcher) attempt(ctx context.Context, del Delivery) {
 	case err == nil:
 		out.Result = ResultSent
 		d.settle(ctx, del, "recording a delivery", func() error { return d.Store.Sent(ctx, del, now) })
-		d.Observer.ObserveNotification(del.Namespace, del.Alert, del.Provider, "sent")
 		d.Observer.ObserveDeliveryLatency(del.Provider, now.Sub(del.Enqueued))
 	case !retry:
 		out.Result = ResultRejected
 		d.settle(ctx, del, "recording a failure", func() error { return d.Store.Failed(ctx, del, now, ResultRejected, err.Error()) })
-		d.Observer.ObserveNotification(del.Namespace, del.Alert, del.Provider, "failed")
 	default:
 		next := now.Add(max(d.backoff(del.Attempts), after))
 		if next.Sub(del.Enqueued) > d.MaxRetryTime {
@@ -359,13 +363,12 @@ func (d *Dispatcher) attempt(ctx context.Context, del Delivery) {
 			d.settle(ctx, del, "recording a failure", func() error {
 				return d.Store.Failed(ctx, del, now, ResultUnreachable, "given up after "+d.MaxRetryTime.String()+": "+err.Error())
 			})
-			d.Observer.ObserveNotification(del.Namespace, del.Alert, del.Provider, "failed")
 			break
 		}
 		out.Result, out.Next = ResultRetrying, next
 		d.settle(ctx, del, "scheduling a retry", func() error { return d.Store.Retry(ctx, del, next, now, true, err.Error()) })
-		d.Observer.ObserveNotification(del.Namespace, del.Alert, del.Provider, "retried")
 	}
+	d.Observer.ObserveNotification(del.Namespace, del.Alert, del.Provider, observedResults[out.Result])
 	if d.Reporter != nil {
 		d.Reporter.Report(out)
 	}

@@ -97,9 +97,29 @@ func (f *fakeAlerts) remove(name string) {
 	delete(f.urls, "markets/"+name)
 }
 
+// reports keeps the outcomes the dispatcher reports and the notification results it observes.
 type reports struct {
-	mu  sync.Mutex
-	out []Outcome
+	mu       sync.Mutex
+	out      []Outcome
+	observed []string
+}
+
+func (r *reports) ObserveNotification(_, alert, _, result string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.observed = append(r.observed, alert+":"+result)
+}
+
+func (r *reports) ObserveDeliveryLatency(string, time.Duration) {}
+
+// observedAre waits until the observed notification results are want.
+func (r *reports) observedAre(t *testing.T, want ...string) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("the results %v are observed", want), func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return equal(r.observed, want)
+	})
 }
 
 func (r *reports) Report(o Outcome) {
@@ -150,7 +170,7 @@ func (h *harness) alert(a Alert, url string) {
 
 // start runs a dispatcher, as a leader would, until the returned stop is called.
 func (h *harness) start(consumer string, tune func(*Dispatcher)) (stop func()) {
-	d := &Dispatcher{Store: NewStore(h.redis, consumer), Alerts: h.alerts, Sender: &notify.Sender{}, Reporter: h.rep,
+	d := &Dispatcher{Store: NewStore(h.redis, consumer), Alerts: h.alerts, Sender: &notify.Sender{}, Reporter: h.rep, Observer: h.rep,
 		Clock: h.clock, Log: testr.New(h.t), readBlock: 50 * time.Millisecond}
 	if tune != nil {
 		tune(d)
@@ -276,6 +296,7 @@ func TestRetriesWithBackoffThenDeliversOnce(t *testing.T) {
 	if st := h.stats("a"); st.Sent != 1 || st.LastResult != ResultSent {
 		t.Errorf("stats %+v", st)
 	}
+	h.rep.observedAre(t, "a:retried", "a:retried", "a:sent")
 }
 
 func TestRetryAfterLongerThanTheBackoffIsHonoured(t *testing.T) {
@@ -317,6 +338,7 @@ func TestARefusalIsNotRetried(t *testing.T) {
 	if got := h.rep.results(); !equal(got, []string{"a:rejected"}) {
 		t.Errorf("reports %v", got)
 	}
+	h.rep.observedAre(t, "a:failed")
 }
 
 func TestRetriesStopAfterMaxRetryTime(t *testing.T) {
@@ -347,6 +369,7 @@ func TestRetriesStopAfterMaxRetryTime(t *testing.T) {
 	if st := h.stats("a"); st.Failed != 1 || st.LastResult != ResultUnreachable {
 		t.Errorf("stats %+v", st)
 	}
+	h.rep.observedAre(t, "a:retried", "a:retried", "a:retried", "a:failed")
 }
 
 func TestCooldownPerSymbolTimeframeAndKind(t *testing.T) {
