@@ -204,16 +204,7 @@ func (h *harness) rawAppend(id string, closeAt time.Time) {
 
 // eventually polls cond in real time: the dispatcher runs in goroutines. Timing logic is driven by
 // the fake clock; this only waits for the goroutines to get there.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var eventually = redistest.Eventually
 
 // settled waits until nothing is due, in flight or unread, so that a count checked afterwards is
 // final rather than early.
