@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,7 +13,6 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	analysisv1alpha1 "github.com/hama-operator/hama-operator/api/v1alpha1"
 )
@@ -24,23 +22,8 @@ import (
 // stream sends when one symbol is rewritten and when all 1000 are (docs/performance.md).
 func BenchmarkBoard1000Symbols(b *testing.B) {
 	s, op := benchSystem(b)
-	symbols := make([]string, 1000)
-	for i := range symbols {
-		symbols[i] = fmt.Sprintf("B%04dUSDT", i)
-	}
-	thousand := schedule("thousand", symbols, analysisv1alpha1.ExchangeSimulated, "")
-	thousand.Spec.Timeframes = []analysisv1alpha1.Timeframe{"15m", "1h", "4h"}
-	thousand.Spec.Concurrency = 16
-	thousand.Spec.Interval = metav1.Duration{Duration: 10 * time.Minute}
-	if err := s.kube.Create(context.Background(), thousand); err != nil {
-		b.Fatal(err)
-	}
-	s.eventually("the 1000-symbol run completes", 5*time.Minute, func() error {
-		if ok, reason := readyReason(s.get("thousand")); !ok {
-			return fmt.Errorf("ready=%v %s", ok, reason)
-		}
-		return nil
-	})
+	timeframes := []analysisv1alpha1.Timeframe{"15m", "1h", "4h"}
+	symbols := runThousand(b, s, analysisv1alpha1.ExchangeSimulated, "", timeframes...)
 	board := "http://" + op.api + "/board/"
 
 	// The page as the server renders it: first when the board has not read the run's documents yet
@@ -114,7 +97,7 @@ func BenchmarkBoard1000Symbols(b *testing.B) {
 	defer cancel()
 	go countStream(ctx, board+"events?since="+time.Now().UTC().Format(time.RFC3339Nano), nil, nil, events)
 	one := schedule("one", symbols[:1], analysisv1alpha1.ExchangeSimulated, "")
-	one.Spec.Timeframes = thousand.Spec.Timeframes
+	one.Spec.Timeframes = timeframes
 	if err := s.kube.Create(context.Background(), one); err != nil {
 		b.Fatal(err)
 	}
