@@ -69,7 +69,13 @@ func lastBars(s *series, candles []market.Candle, p Params, bars int) Series {
 	n := len(candles)
 	from := max(n-bars, 0)
 	k := n - from
-	col := func() Column { return make(Column, k) }
+	// One allocation for the twelve value columns: a burst of closes makes thousands of charts.
+	values := make([]float64, 12*k)
+	col := func() Column {
+		c := Column(values[:k:k])
+		values = values[k:]
+		return c
+	}
 	out := Series{
 		Time: make([]int64, k), Open: col(), High: col(), Low: col(), Close: col(),
 		HAMAOpen: col(), HAMAHigh: col(), HAMALow: col(), HAMAClose: col(), HAMAColor: make([]string, k),
