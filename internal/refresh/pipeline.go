@@ -87,7 +87,8 @@ func (p *Pipeline) Refresh(ctx context.Context, job Job) (Report, error) {
 		return Report{}, err
 	}
 	report := EachSymbol(ctx, symbols, job.Concurrency, func(ctx context.Context, symbol string) ([]analysis.SignalChange, error) {
-		return p.refreshSymbol(ctx, src, job, symbol)
+		_, found, err := p.analyzeAndStore(ctx, src, job, symbol)
+		return found, err
 	})
 	report.CacheBackend, report.CacheDegraded = p.CacheState()
 	return report, nil
@@ -130,11 +131,6 @@ func (p *Pipeline) AnalyzeOn(ctx context.Context, exchange, symbol string) (anal
 	}
 	doc, _, err := p.analyzeAndStore(ctx, src, job, symbol)
 	return doc, err
-}
-
-func (p *Pipeline) refreshSymbol(ctx context.Context, src market.Source, job Job, symbol string) ([]analysis.SignalChange, error) {
-	_, found, err := p.analyzeAndStore(ctx, src, job, symbol)
-	return found, err
 }
 
 // analyzeAndStore computes a symbol's document and merges it into the cached one; it is the one

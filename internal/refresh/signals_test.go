@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
-	"github.com/redis/go-redis/v9"
 
 	"github.com/hama-operator/hama-operator/internal/analysis"
 	"github.com/hama-operator/hama-operator/internal/cache"
@@ -66,14 +65,7 @@ func newWaveExchange(t *testing.T, end int64) *waveExchange {
 // schedule that found them; running a candle again, from a restarted replica or with the cached
 // document lost, appends nothing twice.
 func TestRefreshAppendsEachSignalOnce(t *testing.T) {
-	srv := redistest.Start(t)
-	cfg := cache.DefaultConfig()
-	cfg.RedisEnabled, cfg.Addrs = true, []string{srv.Addr()}
-	store, err := cache.New(cfg, nil, logr.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := redisCache(t)
 	ctx := context.Background()
 	ex := newWaveExchange(t, 1000)
 	newReplica := func() (*Pipeline, *signals.Log) {
@@ -148,7 +140,7 @@ func TestRefreshAppendsEachSignalOnce(t *testing.T) {
 		t.Fatalf("the reports announced %d crosses, the history holds %d", len(announced), len(crossesInLog)+len(crossDowns))
 	}
 
-	raw := rawRedis(t, srv.Addr())
+	raw := store.Client()
 	length := raw.XLen(ctx, signals.StreamKey).Val()
 	// A restarted replica runs the same candle: nothing new.
 	p2, _ := newReplica()
@@ -196,23 +188,10 @@ func expectedEvents(symbol string, c analysis.Chart, runs int) []string {
 	return ids
 }
 
-func rawRedis(t *testing.T, addr string) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // A run that computed an older candle (a replica behind, a retried write) keeps the newer chart in
 // the cache and replaces an older one; the chart it keeps is not read back whole to decide.
 func TestAnOlderRunKeepsTheNewerChart(t *testing.T) {
-	srv := redistest.Start(t)
-	cfg := cache.DefaultConfig()
-	cfg.RedisEnabled, cfg.Addrs = true, []string{srv.Addr()}
-	store, err := cache.New(cfg, nil, logr.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := redisCache(t)
 	ctx := context.Background()
 	ahead, behind := newWaveExchange(t, 1001), newWaveExchange(t, 1000)
 	j := job("binance", ahead.URL, "BTCUSDT")
@@ -248,4 +227,17 @@ func TestAnOlderRunKeepsTheNewerChart(t *testing.T) {
 	if got := chartClose(); !got.After(newer) {
 		t.Fatalf("a newer candle's chart did not replace the cached one of %s: %s", newer, got)
 	}
+}
+
+// redisCache is a cache on a redis-server of its own.
+func redisCache(t *testing.T) *cache.Cache {
+	t.Helper()
+	cfg := cache.DefaultConfig()
+	cfg.RedisEnabled, cfg.Addrs = true, []string{redistest.Start(t).Addr()}
+	store, err := cache.New(cfg, nil, logr.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return store
 }
