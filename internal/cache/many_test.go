@@ -156,7 +156,7 @@ func TestUpdateAllReadsOnlyTheHeadOfAKeptValue(t *testing.T) {
 				t.Fatalf("the functions saw %q and %q; want the head v1: and nil for the absent key", seen, seenAbsent)
 			}
 			if name == "redis" {
-				if sent := netOutput(t, raw) - sentBefore; sent > 10_000 {
+				if sent := netOutput(t, raw) - sentBefore; sent > int64(len(large)/2) { // the health checks' answers aside
 					t.Fatalf("redis sent %d bytes for the update; the kept value is %d bytes and must not be read", sent, len(large))
 				}
 			}
