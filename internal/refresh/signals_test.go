@@ -189,7 +189,8 @@ func expectedEvents(symbol string, c analysis.Chart, runs int) []string {
 }
 
 // A run that computed an older candle (a replica behind, a retried write) keeps the newer chart in
-// the cache and replaces an older one; the chart it keeps is not read back whole to decide.
+// the cache and replaces an older one. (That a kept chart is not read whole is the cache's test,
+// TestUpdateAllReadsOnlyTheHeadOfAKeptValue.)
 func TestAnOlderRunKeepsTheNewerChart(t *testing.T) {
 	store := redisCache(t)
 	ctx := context.Background()
