@@ -114,9 +114,6 @@ func lastClosedOpen(interval string, now time.Time) time.Time {
 // streams subscribed to it, except the skipped ones.
 func (e *Exchange) Advance(d time.Duration) { e.PrepareAdvance(d)() }
 
-// AdvanceTo is Advance to t.
-func (e *Exchange) AdvanceTo(t time.Time) { e.Advance(t.Sub(e.Now())) }
-
 // PrepareAdvance is Advance in two steps, for a benchmark that times the push and not the making of
 // the messages (the exchange's work, not on the client's machine): it builds the messages of the
 // candles closing in the next d; the push it returns moves the clock and sends them, every
