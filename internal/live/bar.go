@@ -1,6 +1,7 @@
 package live
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -25,13 +26,16 @@ func (b bar) openTime() time.Time { return time.UnixMilli(b.openMs).UTC() }
 // candleBuffers lend the analysis its candles; release gives them back once it is done.
 var candleBuffers = sync.Pool{New: func() any { return new([]market.Candle) }}
 
-// candlesOf is bars as candles, in a slice from the pool: release it after the analysis.
+// candlesOf is bars as candles, in a slice from the pool: release it after the analysis. Each
+// candle is filled in place: a burst converts millions, and appending struct literals took twice
+// as long.
 func candlesOf(bars []bar) []market.Candle {
 	buf := candleBuffers.Get().(*[]market.Candle)
-	out := (*buf)[:0]
-	for _, b := range bars {
-		out = append(out, market.Candle{OpenTime: b.openTime(), CloseTime: time.UnixMilli(b.closeMs).UTC(),
-			Open: b.open, High: b.high, Low: b.low, Close: b.close, Volume: b.volume})
+	out := slices.Grow((*buf)[:0], len(bars))[:len(bars)]
+	for i := range bars {
+		b, c := &bars[i], &out[i]
+		c.OpenTime, c.CloseTime = b.openTime(), time.UnixMilli(b.closeMs).UTC()
+		c.Open, c.High, c.Low, c.Close, c.Volume = b.open, b.high, b.low, b.close, b.volume
 	}
 	return out
 }
