@@ -88,13 +88,13 @@ const logEvery = time.Minute
 type Cache struct {
 	cfg    Config
 	client redis.UniversalClient // nil: memory only
-	// writer runs the write transactions: client itself, or with client tracking, the same
-	// configuration without it (see New).
-	writer  redis.UniversalClient
-	tracker *tracker // nil: no client-side caching, every read asks Redis
-	mem     *memory
-	obs     Observer
-	log     logr.Logger
+	// untracked is client without client tracking (client itself when tracking is off): the write
+	// transactions and Client's users run on it (see New).
+	untracked redis.UniversalClient
+	tracker   *tracker // nil: no client-side caching, every read asks Redis
+	mem       *memory
+	obs       Observer
+	log       logr.Logger
 
 	up        atomic.Bool
 	fallbacks atomic.Uint64
@@ -131,15 +131,16 @@ func New(cfg Config, obs Observer, log logr.Logger) (*Cache, error) {
 	}
 	c.tracker, _ = opts.ClientSideCache.(*tracker)
 	c.client = redis.NewUniversalClient(opts)
-	c.writer = c.client
+	c.untracked = c.client
 	if c.tracker != nil {
-		// A write's transaction reads the keys it writes. On a tracking connection each read would
-		// make Redis remember the key for this process, and the write send an invalidation of it
-		// back: thousands in a burst of writes, on both sides. The writes go through connections
-		// without tracking; those that read the keys still hear of every write.
-		writerOpts := *opts
-		writerOpts.ClientSideCache, writerOpts.ClientSideCacheConfig = nil, nil
-		c.writer = redis.NewUniversalClient(&writerOpts)
+		// A write's transaction reads the keys it writes, and so does the signal history's append
+		// script. On a tracking connection each read would make Redis remember the key for this
+		// process, and the write send an invalidation of it back: thousands in a burst of writes,
+		// on both sides, each voiding every confirmed read. Only the cache's reads need tracking;
+		// the rest runs on connections without it. Those that read a key still hear of its writes.
+		untrackedOpts := *opts
+		untrackedOpts.ClientSideCache, untrackedOpts.ClientSideCacheConfig = nil, nil
+		c.untracked = redis.NewUniversalClient(&untrackedOpts)
 	}
 	routeRedisLogs(log)
 	c.checkHealth(context.Background())
@@ -269,11 +270,11 @@ func (c *Cache) Keys(ctx context.Context, prefix string) ([]string, error) {
 	return c.mem.keys(prefix), nil
 }
 
-// Client is the cache's Redis client, nil without Redis: for the few features that need Redis
-// commands of their own (the signal history's stream), so that one client and one configuration
-// serve them all. Read through pipelines, as the cache does, so that go-redis's client-side cache
-// stays empty; and ask Degraded before calling it, as the cache stops calling Redis while it is down.
-func (c *Cache) Client() redis.UniversalClient { return c.client }
+// Client is a Redis client of the cache's configuration, without client tracking, nil without
+// Redis: for the few features that need Redis commands of their own (the signal history's stream,
+// the notification queue), so that one configuration serves them all. Ask Degraded before calling
+// it, as the cache stops calling Redis while it is down.
+func (c *Cache) Client() redis.UniversalClient { return c.untracked }
 
 // Degraded is true while Redis is enabled but not serving.
 func (c *Cache) Degraded() bool { return c.client != nil && !c.up.Load() }
@@ -311,8 +312,8 @@ func (c *Cache) Close() error {
 	if c.client == nil {
 		return nil
 	}
-	if c.writer != c.client {
-		_ = c.writer.Close()
+	if c.untracked != c.client {
+		_ = c.untracked.Close()
 	}
 	return c.client.Close()
 }

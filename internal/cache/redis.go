@@ -109,7 +109,7 @@ func (c *Cache) update(ctx context.Context, changes map[string]Change) (map[stri
 		return err
 	}
 	for attempt := range maxUpdateRetries {
-		err := c.writer.Watch(ctx, txf, keys...)
+		err := c.untracked.Watch(ctx, txf, keys...)
 		if !errors.Is(err, redis.TxFailedErr) {
 			return written, err
 		}

@@ -19,8 +19,9 @@ import (
 // event id) says whether it is pending, sent or failed; a sorted set orders pending deliveries by
 // when they are due, and a set holds those being attempted. Every key shares the stream's hash
 // slot, so each step is one MULTI, on Redis Cluster too. Reads go through pipelines or scripts,
-// never direct commands: go-redis's client-side cache (--redis-client-cache) may answer direct reads
-// from memory, and a stale due set would repeat a delivery.
+// never direct commands: a client with go-redis's client-side cache may answer direct reads from
+// memory (the cache's Client has none, but the Store does not rely on that), and a stale due set
+// would repeat a delivery.
 type Store struct {
 	client redis.UniversalClient
 	// consumer is this process's name in the consumer group.

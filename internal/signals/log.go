@@ -281,13 +281,7 @@ func (l *Log) listRedis(ctx context.Context, q Query, limit int, skip map[string
 		stop = fmt.Sprint(q.Since.UnixMilli())
 	}
 	for len(out) < limit {
-		// A pipeline, as the cache reads: go-redis's client-side cache would keep the answer otherwise.
-		var cmd *redis.XMessageSliceCmd
-		_, err := l.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			cmd = p.XRevRangeN(ctx, StreamKey, start, stop, listBatch)
-			return nil
-		})
-		batch := cmd.Val()
+		batch, err := l.client.XRevRangeN(ctx, StreamKey, start, stop, listBatch).Result()
 		if err != nil {
 			return nil, fmt.Errorf("reading the signal history: %w", err)
 		}
