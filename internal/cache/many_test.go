@@ -176,11 +176,7 @@ func TestUpdateAllReadsOnlyTheHeadOfAKeptValue(t *testing.T) {
 // netOutput is how many bytes the Redis server has sent to its clients so far.
 func netOutput(t *testing.T, raw *redis.Client) int64 {
 	t.Helper()
-	info, err := raw.InfoMap(context.Background(), "stats").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := strconv.ParseInt(info["Stats"]["total_net_output_bytes"], 10, 64)
+	n, err := strconv.ParseInt(infoField(t, raw, "stats", "total_net_output_bytes"), 10, 64)
 	if err != nil {
 		t.Fatalf("total_net_output_bytes: %v", err)
 	}
